@@ -1,0 +1,370 @@
+"""Flash image format v1: pack a prepared graph and its plan; read one back, validating all.
+
+The layout is specified in docs/flash-image.md; this module is its host implementation.
+Everything is little-endian with fixed-width fields and offsets (never pointers), so the
+C engine can read the image in place from memory-mapped flash.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ir
+from ..errors import McutoolError
+from ..ops import OPCODES, OPNAMES
+from ..plan.arena import Plan
+from .opparams import BOOL, F32, I32, LAYOUTS
+
+MAGIC = b"MCUN"
+VERSION = 1
+HEADER_SIZE = 96
+ALIGN = 16  # constants start on 16-byte boundaries: word reads from XIP flash on M0+ and Xtensa
+NONE32 = 0xFFFFFFFF
+MAX_RANK = 4
+
+SECTIONS = ("STRINGS", "TENSORS", "OPS", "IO", "SCHEDULE", "DATA")
+_HEADER = struct.Struct("<4sHHIIIHHII")  # magic, version, header_size, flags, total, crc, n_t, n_ops, arena, reserved
+_SECTION = struct.Struct("<II")  # offset, size
+_TENSOR = struct.Struct("<BBBB4IfiIIIII")  # 48 bytes
+TENSOR_ENTRY = _TENSOR.size
+DTYPES = {"int8": 1, "int32": 2, "float32": 3, "uint8": 4, "int16": 5, "int64": 6, "bool": 7}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+T_CONST, T_INPUT, T_OUTPUT = 1, 2, 4
+STEP_RUN_OP = 1
+
+assert _HEADER.size == 32 and TENSOR_ENTRY == 48
+
+
+def _align(n: int, a: int = ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+class _Data:
+    """The DATA section under construction: aligned blobs, offsets relative to the section."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def add(self, raw: bytes) -> int:
+        self.buf += b"\0" * (_align(len(self.buf)) - len(self.buf))
+        off = len(self.buf)
+        self.buf += raw
+        return off
+
+
+def _le(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+# ---- op parameter records ---------------------------------------------------------------
+
+
+def _encode_params(op: ir.Op, data: _Data) -> list[int]:
+    words: list[int] = []
+    d = op.data
+    for name, kind in LAYOUTS[op.kind]:
+        if name not in d:
+            raise McutoolError(f"op {op.index} ({op.kind}): prepared data lacks '{name}'")
+        v = d[name]
+        if kind == I32:
+            words.append(int(v))
+        elif kind == BOOL:
+            words.append(1 if v else 0)
+        elif kind == F32:
+            words.append(struct.unpack("<i", struct.pack("<f", float(v)))[0])
+        elif kind[0] == I32:
+            if len(v) != kind[1]:
+                raise McutoolError(f"op {op.index} ({op.kind}): '{name}' has {len(v)} values, expected {kind[1]}")
+            words += [int(x) for x in v]
+        elif kind[0] == "arr":
+            a = np.asarray(v).astype(kind[1])
+            words += [data.add(_le(a)), a.size]
+        elif kind[0] == "list":
+            if len(v) > kind[1]:
+                raise McutoolError(f"op {op.index} ({op.kind}): '{name}' has {len(v)} entries, format v1 holds {kind[1]}")
+            words += [len(v)] + [int(x) for x in v] + [0] * (kind[1] - len(v))
+        elif kind[0] == "pairs":
+            if len(v) > kind[1]:
+                raise McutoolError(f"op {op.index} ({op.kind}): '{name}' has {len(v)} pairs, format v1 holds {kind[1]}")
+            words += [len(v)] + [int(x) for p in v for x in p] + [0] * (2 * (kind[1] - len(v)))
+        elif kind[0] == "enum":
+            words.append(kind[1].index(v))
+    return words
+
+
+def _decode_params(kind_name: str, words: list[int], data: bytes, where: str) -> dict:
+    d = {}
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        if pos + n > len(words):
+            raise McutoolError(f"{where}: parameter record too short")
+        pos += n
+        return words[pos - n : pos]
+
+    for name, kind in LAYOUTS[kind_name]:
+        if kind == I32:
+            d[name] = take(1)[0]
+        elif kind == BOOL:
+            d[name] = bool(take(1)[0])
+        elif kind == F32:
+            d[name] = struct.unpack("<f", struct.pack("<i", take(1)[0]))[0]
+        elif kind[0] == I32:
+            d[name] = tuple(take(kind[1]))
+        elif kind[0] == "arr":
+            off, count = take(2)
+            dt = np.dtype(kind[1]).newbyteorder("<")
+            if off < 0 or count < 0 or off % ALIGN or off + count * dt.itemsize > len(data):
+                raise McutoolError(f"{where}: '{name}' array at {off} (+{count}) lies outside the DATA section")
+            d[name] = np.frombuffer(data, dt, count, off).astype(kind[1])
+        elif kind[0] == "list":
+            n, *vals = take(1 + kind[1])
+            if not 0 <= n <= kind[1]:
+                raise McutoolError(f"{where}: '{name}' count {n} out of range")
+            d[name] = tuple(vals[:n])
+        elif kind[0] == "pairs":
+            n, *vals = take(1 + 2 * kind[1])
+            if not 0 <= n <= kind[1]:
+                raise McutoolError(f"{where}: '{name}' count {n} out of range")
+            d[name] = [(vals[2 * i], vals[2 * i + 1]) for i in range(n)]
+        elif kind[0] == "enum":
+            v = take(1)[0]
+            if not 0 <= v < len(kind[1]):
+                raise McutoolError(f"{where}: '{name}' value {v} out of range")
+            d[name] = kind[1][v]
+    if pos != len(words):
+        raise McutoolError(f"{where}: parameter record has {len(words)} words, {kind_name} needs {pos}")
+    return d
+
+
+# ---- packing ----------------------------------------------------------------------------
+
+
+def pack(graph: ir.Graph, plan: Plan) -> bytes:
+    """The flash image of a prepared graph and its plan."""
+    strings = bytearray()
+
+    def string(s: str) -> int:
+        off = len(strings)
+        strings.extend(s.encode("utf-8") + b"\0")
+        return off
+
+    string(graph.name)
+    data = _Data()
+    tensors = bytearray()
+    ins, outs = set(graph.inputs), set(graph.outputs)
+    for t in graph.tensors:
+        if len(t.shape) > MAX_RANK:
+            raise McutoolError(f"tensor {t.index} ({t.name}) has rank {len(t.shape)}; format v1 holds at most {MAX_RANK}")
+        flags = (T_CONST if t.is_const else 0) | (T_INPUT if t.index in ins else 0) | (T_OUTPUT if t.index in outs else 0)
+        dims = list(t.shape) + [0] * (MAX_RANK - len(t.shape))
+        scale, zp, qoff = 0.0, 0, NONE32
+        if t.quant is not None:
+            scale, zp = t.quant.s, t.quant.zp
+            if t.quant.scale.size > 1:
+                q = t.quant
+                qoff = data.add(
+                    struct.pack("<II", q.scale.size, q.axis) + _le(q.scale.astype(np.float32)) + _le(q.zero_point.astype(np.int32))
+                )
+        doff, dsize = NONE32, 0
+        if t.is_const:
+            raw = _le(np.asarray(t.data, dtype=t.dtype))
+            doff, dsize = data.add(raw), len(raw)
+        arena = plan.offsets.get(t.index, NONE32)
+        tensors += _TENSOR.pack(
+            DTYPES[t.dtype], len(t.shape), flags, 0, *dims, scale, zp, doff, dsize, arena, string(t.name), qoff
+        )
+    op_records = []
+    for op in graph.ops:
+        words = _encode_params(op, data)
+        io = list(op.inputs) + list(op.outputs)
+        rec = struct.pack("<HBBHH", OPCODES[op.kind], len(op.inputs), len(op.outputs), len(words), 0)
+        rec += struct.pack(f"<{len(io)}h", *io)
+        rec += b"\0" * (_align(len(rec), 4) - len(rec))
+        rec += struct.pack(f"<{len(words)}i", *words)
+        op_records.append(rec)
+    ops = bytearray()
+    table = 4 * len(op_records)
+    pos = table
+    for rec in op_records:
+        ops += struct.pack("<I", pos)
+        pos += len(rec)
+    for rec in op_records:
+        ops += rec
+    io_sec = struct.pack(f"<HH{len(graph.inputs)}H{len(graph.outputs)}H", len(graph.inputs), len(graph.outputs), *graph.inputs, *graph.outputs)
+    sched = struct.pack("<I", len(plan.steps)) + b"".join(struct.pack("<HH", STEP_RUN_OP, s) for s in plan.steps)
+
+    bodies = [bytes(strings), bytes(tensors), bytes(ops), io_sec, sched, bytes(data.buf)]
+    out = bytearray(HEADER_SIZE)
+    sections = []
+    for body in bodies:
+        out += b"\0" * (_align(len(out)) - len(out))
+        sections.append((len(out), len(body)))
+        out += body
+    out += b"\0" * (_align(len(out)) - len(out))
+    crc = zlib.crc32(out[HEADER_SIZE:]) & 0xFFFFFFFF
+    header = _HEADER.pack(MAGIC, VERSION, HEADER_SIZE, 0, len(out), crc, len(graph.tensors), len(graph.ops), plan.arena_bytes, 0)
+    header += b"".join(_SECTION.pack(o, s) for o, s in sections)
+    header += b"\0" * (HEADER_SIZE - len(header))
+    out[:HEADER_SIZE] = header
+    return bytes(out)
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+
+@dataclass
+class ImageInfo:
+    version: int
+    flags: int
+    total_size: int
+    crc32: int
+    arena_bytes: int
+    sections: dict
+
+
+def read_header(buf: bytes, where: str = "image") -> ImageInfo:
+    if len(buf) < _HEADER.size:
+        raise McutoolError(f"{where}: truncated: {len(buf)} bytes, a header needs {HEADER_SIZE}")
+    magic, ver, hsize, flags, total, crc, _nt, _no, arena, _r = _HEADER.unpack_from(buf, 0)
+    if magic != MAGIC:
+        raise McutoolError(f"{where}: not an mcutool flash image (magic {magic!r}, expected {MAGIC!r})")
+    if ver != VERSION:
+        raise McutoolError(f"{where}: format version {ver}; this mcutool reads version {VERSION}")
+    if hsize != HEADER_SIZE:
+        raise McutoolError(f"{where}: header size {hsize}, version {VERSION} has {HEADER_SIZE}")
+    if len(buf) < total:
+        raise McutoolError(f"{where}: truncated: {len(buf)} bytes, header says {total}")
+    if len(buf) > total:
+        raise McutoolError(f"{where}: {len(buf) - total} bytes after the image end ({total})")
+    got = zlib.crc32(buf[HEADER_SIZE:total]) & 0xFFFFFFFF
+    if got != crc:
+        raise McutoolError(f"{where}: CRC32 mismatch (header {crc:08x}, content {got:08x}): the image is corrupt")
+    sections = {}
+    spans = []
+    for i, name in enumerate(SECTIONS):
+        off, size = _SECTION.unpack_from(buf, _HEADER.size + 8 * i)
+        if off < HEADER_SIZE or off + size > total or off % ALIGN:
+            raise McutoolError(f"{where}: section {name} at {off} (+{size}) lies outside the image or is misaligned")
+        spans.append((off, off + size, name))
+        sections[name] = (off, size)
+    spans.sort()
+    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+        if b0 < a1:
+            raise McutoolError(f"{where}: sections {an} and {bn} overlap")
+    return ImageInfo(ver, flags, total, crc, arena, sections)
+
+
+def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
+    """The prepared graph and plan an image holds; McutoolError on anything inconsistent."""
+    buf = bytes(buf)
+    info = read_header(buf, where)
+    _, _, _, _, _, _, n_t, n_ops, arena, _ = _HEADER.unpack_from(buf, 0)
+    sec = {k: buf[o : o + s] for k, (o, s) in info.sections.items()}
+    strings, data = sec["STRINGS"], sec["DATA"]
+
+    def string(off: int) -> str:
+        end = strings.find(b"\0", off)
+        if off >= len(strings) or end < 0:
+            raise McutoolError(f"{where}: string offset {off} outside the STRINGS section")
+        return strings[off:end].decode("utf-8", "replace")
+
+    if len(sec["TENSORS"]) != n_t * TENSOR_ENTRY:
+        raise McutoolError(f"{where}: TENSORS section holds {len(sec['TENSORS'])} bytes, {n_t} tensors need {n_t * TENSOR_ENTRY}")
+    tensors, offsets = [], {}
+    for i in range(n_t):
+        dt, rank, flags, _r, *rest = _TENSOR.unpack_from(sec["TENSORS"], i * TENSOR_ENTRY)
+        dims, (scale, zp, doff, dsize, aoff, noff, qoff) = rest[:4], rest[4:]
+        tw = f"{where}: tensor {i}"
+        if dt not in DTYPE_NAMES or rank > MAX_RANK:
+            raise McutoolError(f"{tw}: dtype code {dt} / rank {rank} invalid")
+        dtype, shape = DTYPE_NAMES[dt], tuple(dims[:rank])
+        quant = None
+        if qoff != NONE32:
+            if qoff + 8 > len(data):
+                raise McutoolError(f"{tw}: quantization record outside DATA")
+            n, axis = struct.unpack_from("<II", data, qoff)
+            if n > 65536 or qoff + 8 + 8 * n > len(data):
+                raise McutoolError(f"{tw}: quantization record of {n} channels outside DATA")
+            sc = np.frombuffer(data, "<f4", n, qoff + 8).astype(np.float32)
+            zps = np.frombuffer(data, "<i4", n, qoff + 8 + 4 * n).astype(np.int64)
+            quant = ir.Quant(sc, zps, axis)
+        elif scale != 0.0:
+            quant = ir.Quant(np.array([scale], np.float32), np.array([zp], np.int64), 0)
+        arr = None
+        if flags & T_CONST:
+            want = int(np.prod(shape, dtype=np.int64)) * ir.DTYPE_BYTES[dtype]
+            if doff == NONE32 or doff % ALIGN or dsize != want or doff + dsize > len(data):
+                raise McutoolError(f"{tw}: constant data at {doff} (+{dsize}) invalid for {dtype} {shape}")
+            arr = np.frombuffer(data, np.dtype(dtype).newbyteorder("<"), want // ir.DTYPE_BYTES[dtype], doff)
+            arr = arr.astype(dtype).reshape(shape)
+        elif aoff != NONE32:
+            if aoff + int(np.prod(shape, dtype=np.int64)) * ir.DTYPE_BYTES[dtype] > arena:
+                raise McutoolError(f"{tw}: arena offset {aoff} overruns the {arena}-byte arena")
+            offsets[i] = aoff
+        tensors.append(ir.Tensor(i, string(noff), shape, dtype, quant, arr))
+
+    ops_sec = sec["OPS"]
+    if len(ops_sec) < 4 * n_ops:
+        raise McutoolError(f"{where}: OPS section too short for {n_ops} ops")
+    ops = []
+    for k in range(n_ops):
+        (pos,) = struct.unpack_from("<I", ops_sec, 4 * k)
+        ow = f"{where}: op {k}"
+        if pos + 8 > len(ops_sec):
+            raise McutoolError(f"{ow}: record at {pos} outside the OPS section")
+        code, n_in, n_out, n_words, _r = struct.unpack_from("<HBBHH", ops_sec, pos)
+        if code not in OPNAMES:
+            raise McutoolError(f"{ow}: unknown op code {code}")
+        kind = OPNAMES[code]
+        io_end = _align(pos + 8 + 2 * (n_in + n_out), 4)
+        if io_end + 4 * n_words > len(ops_sec):
+            raise McutoolError(f"{ow} ({kind}): record overruns the OPS section")
+        io = struct.unpack_from(f"<{n_in + n_out}h", ops_sec, pos + 8)
+        if any(t < -1 or t >= n_t for t in io) or any(t < 0 for t in io[n_in:]):
+            raise McutoolError(f"{ow} ({kind}): tensor index out of range in {list(io)}")
+        words = list(struct.unpack_from(f"<{n_words}i", ops_sec, io_end))
+        op = ir.Op(k, kind, list(io[:n_in]), list(io[n_in:]))
+        op.data = _decode_params(kind, words, data, f"{ow} ({kind})")
+        ops.append(op)
+
+    io_sec = sec["IO"]
+    if len(io_sec) < 4:
+        raise McutoolError(f"{where}: IO section too short")
+    n_in, n_out = struct.unpack_from("<HH", io_sec, 0)
+    if len(io_sec) < 4 + 2 * (n_in + n_out):
+        raise McutoolError(f"{where}: IO section too short for {n_in} inputs and {n_out} outputs")
+    io = struct.unpack_from(f"<{n_in + n_out}H", io_sec, 4)
+    if any(t >= n_t for t in io):
+        raise McutoolError(f"{where}: IO section names a tensor out of range")
+
+    sc = sec["SCHEDULE"]
+    if len(sc) < 4:
+        raise McutoolError(f"{where}: SCHEDULE section too short")
+    (n_steps,) = struct.unpack_from("<I", sc, 0)
+    if len(sc) < 4 + 4 * n_steps:
+        raise McutoolError(f"{where}: SCHEDULE holds fewer than its {n_steps} steps")
+    steps = []
+    for s in range(n_steps):
+        kind, idx = struct.unpack_from("<HH", sc, 4 + 4 * s)
+        if kind != STEP_RUN_OP or idx >= n_ops:
+            raise McutoolError(f"{where}: schedule step {s} (kind {kind}, op {idx}) invalid")
+        steps.append(idx)
+    graph = ir.Graph(string(0), tensors, [ops[i] for i in steps] if steps else ops, list(io[:n_in]), list(io[n_in:]))
+    return graph, Plan(arena, offsets, steps)
+
+
+def read_image(path: str | os.PathLike) -> ir.Graph:
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()
+    except OSError as e:
+        raise McutoolError(f"{path}: cannot read: {e.strerror}") from None
+    graph, _ = unpack(buf, where=path)
+    return graph

@@ -1,0 +1,86 @@
+"""Compare mcutool's engines against a reference interpreter, every output element."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import McutoolError
+from .ir import Graph, Tensor
+
+
+def random_input(t: Tensor, graph: Graph, rng: np.random.Generator) -> np.ndarray:
+    """Inputs nobody chose to be easy: the whole int8 range, or floats past the quantizer's ends."""
+    if t.dtype == "int8":
+        return rng.integers(-128, 128, t.shape, dtype=np.int8)
+    if t.dtype == "uint8":
+        return rng.integers(0, 256, t.shape, dtype=np.uint8)
+    if t.dtype == "float32":
+        lo, hi = -1.0, 1.0
+        for op in graph.ops:
+            if op.kind == "QUANTIZE" and op.inputs[0] == t.index:
+                q = graph.t(op.outputs[0]).quant
+                lo, hi = q.s * (-128 - q.zp), q.s * (127 - q.zp)
+        span = hi - lo
+        return rng.uniform(lo - 0.05 * span, hi + 0.05 * span, t.shape).astype(np.float32)
+    raise McutoolError(f"input {t.name}: cannot make random {t.dtype} inputs")
+
+
+def engines(graph: Graph) -> dict:
+    """name -> callable(inputs) -> outputs, for every engine this build has."""
+    from .image.format import pack, unpack
+    from .plan import layer_by_layer
+    from .ref.executor import run
+
+    # The flash image path: the same graph written to an image and read back, so every
+    # verify also proves the image carries everything the kernels need.
+    img_graph, _ = unpack(pack(graph, layer_by_layer(graph)))
+    return {"ref": lambda xs: run(graph, xs), "ref-image": lambda xs: run(img_graph, xs)}
+
+
+def verify(model_path: str, reference: str, n_random: int, seed: int, files: list[str], fmt: str = "auto") -> dict:
+    from .inputs import load_input
+    from .model import load_model
+    from .refs import run_reference
+
+    if not model_path.endswith(".tflite"):
+        raise McutoolError(f"{model_path}: verify needs the .tflite model (the reference interpreters read only TFLite)")
+    graph = load_model(model_path)
+    model = open(model_path, "rb").read()
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(n_random):
+        cases.append([random_input(graph.t(i), graph, rng) for i in graph.inputs])
+    for f in files:
+        if len(graph.inputs) != 1:
+            raise McutoolError("--input works with single-input models only")
+        cases.append([load_input(f, graph.t(graph.inputs[0]), fmt, graph)])
+    if not cases:
+        raise McutoolError("nothing to verify: give --inputs N > 0 or --input FILE")
+    runners = engines(graph)
+    results = {name: {"max_abs_diff": 0.0, "mismatched": 0, "compared": 0} for name in runners}
+    for xs in cases:
+        want = run_reference(reference, model, xs, len(graph.outputs))
+        for name, runner in runners.items():
+            got = runner(xs)
+            r = results[name]
+            for g, w in zip(got, want):
+                if g.shape != w.shape and g.size == w.size:
+                    w = w.reshape(g.shape)
+                diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
+                r["max_abs_diff"] = max(r["max_abs_diff"], float(diff.max()) if diff.size else 0.0)
+                r["mismatched"] += int(np.count_nonzero(diff))
+                r["compared"] += int(diff.size)
+    for r in results.values():
+        if float(r["max_abs_diff"]).is_integer():
+            r["max_abs_diff"] = int(r["max_abs_diff"])
+    worst = max(r["max_abs_diff"] for r in results.values())
+    return {
+        "model": os.path.basename(model_path),
+        "reference": reference,
+        "inputs": len(cases),
+        "seed": seed,
+        "engines": list(runners),
+        "max_abs_diff": worst,
+        "results": results,
+    }
