@@ -250,7 +250,12 @@ class ModelBuilder:
     def op(self, kind: str, inputs: list[int], outputs: list[int], **options) -> None:
         kind = kind.upper()
         if kind not in _OPTIONS:
-            raise ValueError(f"unsupported op kind {kind!r}")
+            # Any other builtin may be emitted without options, to build models with ops
+            # mcutool does not support (its error paths need them).
+            if options or not hasattr(schema.BuiltinOperator, kind):
+                raise ValueError(f"unsupported op kind {kind!r}")
+            _OPTIONS[kind] = (None, None)
+            _INT8_VERSION.setdefault(kind, 1)
         code = getattr(schema.BuiltinOperator, kind)
         version = options.pop("version", None)
         if version is None:

@@ -8,8 +8,12 @@ from .ir import Graph
 from .quant.prepare import prepare_graph
 
 
-def load_model(path: str | os.PathLike) -> Graph:
-    """A prepared IR graph from a .tflite file or an .mcu flash image."""
+def load_model(path: str | os.PathLike, match: str = "tflm") -> Graph:
+    """A prepared IR graph from a .tflite file or an .mcu flash image.
+
+    `match` ("tflm" or "litert") picks whose rounding a .tflite is prepared to reproduce;
+    an image keeps the choice it was made with.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise McutoolError(f"{path}: no such file")
@@ -23,4 +27,4 @@ def load_model(path: str | os.PathLike) -> Graph:
         return read_image(path)
     from .tflite_import import load_tflite
 
-    return prepare_graph(load_tflite(path))
+    return prepare_graph(load_tflite(path), match)

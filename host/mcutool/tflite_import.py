@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from collections import deque
 
 import numpy as np
@@ -49,7 +50,7 @@ def parse_tflite(buf: bytes, name: str = "model", where: str = "model") -> ir.Gr
         return _parse(buf, name)
     except McutoolError as e:
         raise McutoolError(f"{where}: {e}") from None
-    except (IndexError, ValueError, TypeError, OverflowError, AttributeError) as e:
+    except (IndexError, ValueError, TypeError, OverflowError, AttributeError, struct.error, MemoryError) as e:
         # The flatbuffers runtime reads offsets blindly; a cut or damaged file surfaces as
         # an out-of-range access somewhere inside it.
         raise McutoolError(

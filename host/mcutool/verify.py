@@ -45,7 +45,7 @@ def verify(model_path: str, reference: str, n_random: int, seed: int, files: lis
 
     if not model_path.endswith(".tflite"):
         raise McutoolError(f"{model_path}: verify needs the .tflite model (the reference interpreters read only TFLite)")
-    graph = load_model(model_path)
+    graph = load_model(model_path, match=reference)
     model = open(model_path, "rb").read()
     rng = np.random.default_rng(seed)
     cases = []

@@ -34,7 +34,7 @@ _SPATIAL = [("stride", (I32, 2)), ("dilation", (I32, 2)), ("pad", (I32, 4))]
 LAYOUTS: dict[str, list] = {
     "CONV_2D": _SPATIAL + _CONV_EPILOGUE,
     "DEPTHWISE_CONV_2D": _SPATIAL + [("depth_multiplier", I32)] + _CONV_EPILOGUE,
-    "FULLY_CONNECTED": _CONV_EPILOGUE,
+    "FULLY_CONNECTED": _CONV_EPILOGUE + [("rounding", ("enum", ("double", "single")))],
     "ADD": [
         ("input1_offset", I32), ("input2_offset", I32), ("output_offset", I32), ("left_shift", I32),
         ("input1_multiplier", I32), ("input1_shift", I32), ("input2_multiplier", I32), ("input2_shift", I32),

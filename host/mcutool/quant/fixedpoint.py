@@ -60,6 +60,18 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
+def single_rounding_multiply(x, multiplier, shift):
+    """MultiplyByQuantizedMultiplier built with TFLITE_SINGLE_ROUNDING: one rounding step.
+
+    LiteRT's reference FULLY_CONNECTED rounds this way (TFLM rounds twice), so outputs near
+    a .5 tie differ by one LSB between the two references.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    total = 31 - np.asarray(shift, dtype=np.int64)
+    r = (x * np.asarray(multiplier, dtype=np.int64) + (np.int64(1) << (total - 1))) >> total
+    return r.astype(np.int32)
+
+
 def multiply_by_quantized_multiplier_smaller_than_one_exp(x, multiplier, left_shift):
     """tflite::MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0)."""
     return rounding_divide_by_pot(

@@ -52,7 +52,10 @@ def trunc_div(a, b):
 
 def requantize_acc(acc, d: dict):
     """The conv/FC epilogue: per-channel rescale, output offset, activation clamp, int8."""
-    from ..quant.fixedpoint import multiply_by_quantized_multiplier, wrap_int32
+    from ..quant.fixedpoint import multiply_by_quantized_multiplier, single_rounding_multiply, wrap_int32
 
-    out = multiply_by_quantized_multiplier(wrap_int32(acc), d["multiplier"], d["shift"]).astype(np.int64)
+    if d.get("rounding", "double") == "single":
+        out = single_rounding_multiply(wrap_int32(acc), d["multiplier"], d["shift"]).astype(np.int64)
+    else:
+        out = multiply_by_quantized_multiplier(wrap_int32(acc), d["multiplier"], d["shift"]).astype(np.int64)
     return np.clip(out + d["output_offset"], d["act_min"], d["act_max"]).astype(np.int8)

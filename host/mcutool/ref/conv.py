@@ -116,7 +116,8 @@ def prepare_fully_connected(graph: Graph, op: Op) -> dict:
     if x.size % depth:
         raise McutoolError(f"op {op.index} (FULLY_CONNECTED): input of {x.size} values is not a multiple of {depth}")
     mult, shift = _channel_multipliers(graph, op, units, axis=0)
-    return _epilogue_data(graph, op, mult, shift)
+    # TFLM rounds twice (gemmlowp); quant.prepare switches this to "single" to match LiteRT.
+    return {**_epilogue_data(graph, op, mult, shift), "rounding": "double"}
 
 
 def _padded(x: np.ndarray, d: dict) -> np.ndarray:
