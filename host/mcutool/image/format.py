@@ -6,6 +6,7 @@ C engine can read the image in place from memory-mapped flash.
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 import zlib
@@ -16,7 +17,7 @@ import numpy as np
 from .. import ir
 from ..errors import McutoolError
 from ..ops import OPCODES, OPNAMES
-from ..plan.arena import Plan
+from ..plan.arena import ARENA_ALIGN, Plan
 from .opparams import BOOL, F32, I32, LAYOUTS
 
 MAGIC = b"MCUN"
@@ -34,6 +35,7 @@ TENSOR_ENTRY = _TENSOR.size
 DTYPES = {"int8": 1, "int32": 2, "float32": 3, "uint8": 4, "int16": 5, "int64": 6, "bool": 7}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 T_CONST, T_INPUT, T_OUTPUT = 1, 2, 4
+T_ALL = T_CONST | T_INPUT | T_OUTPUT
 STEP_RUN_OP = 1
 
 assert _HEADER.size == 32 and TENSOR_ENTRY == 48
@@ -111,7 +113,10 @@ def _decode_params(kind_name: str, words: list[int], data: bytes, where: str) ->
         if kind == I32:
             d[name] = take(1)[0]
         elif kind == BOOL:
-            d[name] = bool(take(1)[0])
+            v = take(1)[0]
+            if v not in (0, 1):
+                raise McutoolError(f"{where}: '{name}' value {v} is not a bool (0 or 1)")
+            d[name] = bool(v)
         elif kind == F32:
             d[name] = struct.unpack("<f", struct.pack("<i", take(1)[0]))[0]
         elif kind[0] == I32:
@@ -120,7 +125,7 @@ def _decode_params(kind_name: str, words: list[int], data: bytes, where: str) ->
             off, count = take(2)
             dt = np.dtype(kind[1]).newbyteorder("<")
             if off < 0 or count < 0 or off % ALIGN or off + count * dt.itemsize > len(data):
-                raise McutoolError(f"{where}: '{name}' array at {off} (+{count}) lies outside the DATA section")
+                raise McutoolError(f"{where}: '{name}' array at {off} (+{count}) lies outside the DATA section or is misaligned")
             d[name] = np.frombuffer(data, dt, count, off).astype(kind[1])
         elif kind[0] == "list":
             n, *vals = take(1 + kind[1])
@@ -229,7 +234,9 @@ class ImageInfo:
 
 
 def read_header(buf: bytes, where: str = "image") -> ImageInfo:
-    if len(buf) < _HEADER.size:
+    if len(buf) >= len(MAGIC) and buf[: len(MAGIC)] != MAGIC:
+        raise McutoolError(f"{where}: not an mcutool flash image (magic {bytes(buf[:4])!r}, expected {MAGIC!r})")
+    if len(buf) < HEADER_SIZE:
         raise McutoolError(f"{where}: truncated: {len(buf)} bytes, a header needs {HEADER_SIZE}")
     magic, ver, hsize, flags, total, crc, _nt, _no, arena, _r = _HEADER.unpack_from(buf, 0)
     if magic != MAGIC:
@@ -268,10 +275,10 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
     sec = {k: buf[o : o + s] for k, (o, s) in info.sections.items()}
     strings, data = sec["STRINGS"], sec["DATA"]
 
-    def string(off: int) -> str:
+    def string(off: int, owner: str) -> str:
         end = strings.find(b"\0", off)
         if off >= len(strings) or end < 0:
-            raise McutoolError(f"{where}: string offset {off} outside the STRINGS section")
+            raise McutoolError(f"{where}: {owner}: string offset {off} outside the STRINGS section")
         return strings[off:end].decode("utf-8", "replace")
 
     if len(sec["TENSORS"]) != n_t * TENSOR_ENTRY:
@@ -281,16 +288,25 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
         dt, rank, flags, _r, *rest = _TENSOR.unpack_from(sec["TENSORS"], i * TENSOR_ENTRY)
         dims, (scale, zp, doff, dsize, aoff, noff, qoff) = rest[:4], rest[4:]
         tw = f"{where}: tensor {i}"
-        if dt not in DTYPE_NAMES or rank > MAX_RANK:
-            raise McutoolError(f"{tw}: dtype code {dt} / rank {rank} invalid")
+        if dt not in DTYPE_NAMES:
+            raise McutoolError(f"{tw}: unknown dtype code {dt}")
+        if rank > MAX_RANK:
+            raise McutoolError(f"{tw}: rank {rank} exceeds {MAX_RANK}")
+        if flags & ~T_ALL:
+            raise McutoolError(f"{tw}: unknown flag bits {flags:#04x}")
         dtype, shape = DTYPE_NAMES[dt], tuple(dims[:rank])
+        nbytes = math.prod(shape) * ir.DTYPE_BYTES[dtype]  # Python ints: no wrap-around
         quant = None
         if qoff != NONE32:
-            if qoff + 8 > len(data):
-                raise McutoolError(f"{tw}: quantization record outside DATA")
+            if qoff % ALIGN or qoff + 8 > len(data):
+                raise McutoolError(f"{tw}: quantization record at {qoff} outside DATA or misaligned")
             n, axis = struct.unpack_from("<II", data, qoff)
-            if n > 65536 or qoff + 8 + 8 * n > len(data):
+            if not 1 <= n <= 65536:
+                raise McutoolError(f"{tw}: quantization record of {n} channels (1 to 65536 allowed)")
+            if qoff + 8 + 8 * n > len(data):
                 raise McutoolError(f"{tw}: quantization record of {n} channels outside DATA")
+            if axis >= rank:
+                raise McutoolError(f"{tw}: quantization axis {axis} out of range for rank {rank}")
             sc = np.frombuffer(data, "<f4", n, qoff + 8).astype(np.float32)
             zps = np.frombuffer(data, "<i4", n, qoff + 8 + 4 * n).astype(np.int64)
             quant = ir.Quant(sc, zps, axis)
@@ -298,16 +314,19 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
             quant = ir.Quant(np.array([scale], np.float32), np.array([zp], np.int64), 0)
         arr = None
         if flags & T_CONST:
-            want = int(np.prod(shape, dtype=np.int64)) * ir.DTYPE_BYTES[dtype]
-            if doff == NONE32 or doff % ALIGN or dsize != want or doff + dsize > len(data):
+            if flags & (T_INPUT | T_OUTPUT):
+                raise McutoolError(f"{tw}: a constant cannot be a graph input or output")
+            if doff == NONE32 or doff % ALIGN or dsize != nbytes or doff + dsize > len(data):
                 raise McutoolError(f"{tw}: constant data at {doff} (+{dsize}) invalid for {dtype} {shape}")
-            arr = np.frombuffer(data, np.dtype(dtype).newbyteorder("<"), want // ir.DTYPE_BYTES[dtype], doff)
+            arr = np.frombuffer(data, np.dtype(dtype).newbyteorder("<"), nbytes // ir.DTYPE_BYTES[dtype], doff)
             arr = arr.astype(dtype).reshape(shape)
         elif aoff != NONE32:
-            if aoff + int(np.prod(shape, dtype=np.int64)) * ir.DTYPE_BYTES[dtype] > arena:
+            if aoff % ARENA_ALIGN:
+                raise McutoolError(f"{tw}: arena offset {aoff} is not a multiple of {ARENA_ALIGN}")
+            if aoff + nbytes > arena:
                 raise McutoolError(f"{tw}: arena offset {aoff} overruns the {arena}-byte arena")
             offsets[i] = aoff
-        tensors.append(ir.Tensor(i, string(noff), shape, dtype, quant, arr))
+        tensors.append(ir.Tensor(i, string(noff, f"tensor {i} name"), shape, dtype, quant, arr))
 
     ops_sec = sec["OPS"]
     if len(ops_sec) < 4 * n_ops:
@@ -316,8 +335,8 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
     for k in range(n_ops):
         (pos,) = struct.unpack_from("<I", ops_sec, 4 * k)
         ow = f"{where}: op {k}"
-        if pos + 8 > len(ops_sec):
-            raise McutoolError(f"{ow}: record at {pos} outside the OPS section")
+        if pos + 8 > len(ops_sec) or pos % 4:
+            raise McutoolError(f"{ow}: record at {pos} outside the OPS section or misaligned")
         code, n_in, n_out, n_words, _r = struct.unpack_from("<HBBHH", ops_sec, pos)
         if code not in OPNAMES:
             raise McutoolError(f"{ow}: unknown op code {code}")
@@ -328,6 +347,11 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
         io = struct.unpack_from(f"<{n_in + n_out}h", ops_sec, pos + 8)
         if any(t < -1 or t >= n_t for t in io) or any(t < 0 for t in io[n_in:]):
             raise McutoolError(f"{ow} ({kind}): tensor index out of range in {list(io)}")
+        if n_out < 1:
+            raise McutoolError(f"{ow} ({kind}): op has no output")
+        for t in io:
+            if t >= 0 and tensors[t].data is None and t not in offsets:
+                raise McutoolError(f"{ow} ({kind}): activation tensor {t} has no arena offset")
         words = list(struct.unpack_from(f"<{n_words}i", ops_sec, io_end))
         op = ir.Op(k, kind, list(io[:n_in]), list(io[n_in:]))
         op.data = _decode_params(kind, words, data, f"{ow} ({kind})")
@@ -342,6 +366,14 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
     io = struct.unpack_from(f"<{n_in + n_out}H", io_sec, 4)
     if any(t >= n_t for t in io):
         raise McutoolError(f"{where}: IO section names a tensor out of range")
+    in_set, out_set = set(io[:n_in]), set(io[n_in:])
+    for t in range(n_t):
+        tflags = sec["TENSORS"][t * TENSOR_ENTRY + 2]
+        if bool(tflags & T_INPUT) != (t in in_set) or bool(tflags & T_OUTPUT) != (t in out_set):
+            raise McutoolError(f"{where}: tensor {t}: input/output flags disagree with the IO section")
+    for t in io:
+        if t not in offsets:
+            raise McutoolError(f"{where}: graph input/output tensor {t} has no arena offset")
 
     sc = sec["SCHEDULE"]
     if len(sc) < 4:
@@ -355,7 +387,7 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
         if kind != STEP_RUN_OP or idx >= n_ops:
             raise McutoolError(f"{where}: schedule step {s} (kind {kind}, op {idx}) invalid")
         steps.append(idx)
-    graph = ir.Graph(string(0), tensors, [ops[i] for i in steps] if steps else ops, list(io[:n_in]), list(io[n_in:]))
+    graph = ir.Graph(string(0, "graph name"), tensors, [ops[i] for i in steps] if steps else ops, list(io[:n_in]), list(io[n_in:]))
     return graph, Plan(arena, offsets, steps)
 
 
