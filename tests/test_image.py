@@ -79,8 +79,18 @@ def _set_sec(b, name, off, size):
     struct.pack_into("<II", b, 32 + 8 * SECTIONS.index(name), off, size)
 
 
+def _rehdr(b):
+    """Recompute only the header's own CRC, so a content check is the one reached."""
+    struct.pack_into("<I", b, 28, 0)
+    struct.pack_into("<I", b, 28, zlib.crc32(bytes(b[:HEADER_SIZE])) & 0xFFFFFFFF)
+    return b
+
+
 def _recrc(b):
+    """Recompute both checksums: the content CRC, then the header's own."""
     struct.pack_into("<I", b, 16, zlib.crc32(bytes(b[HEADER_SIZE:])) & 0xFFFFFFFF)
+    struct.pack_into("<I", b, 28, 0)
+    struct.pack_into("<I", b, 28, zlib.crc32(bytes(b[:HEADER_SIZE])) & 0xFFFFFFFF)
     return b
 
 
@@ -238,8 +248,11 @@ def test_float_model_is_refused(models):
 
 def test_header_fields(shared):
     g, p, image = shared["person_detect"]
-    magic, ver, hsize, flags, total, crc, n_t, n_ops, arena, reserved = struct.unpack_from("<4sHHIIIHHII", image)
-    assert (magic, ver, hsize, flags, reserved) == (b"MCUN", 1, 96, 0, 0)
+    magic, ver, hsize, flags, total, crc, n_t, n_ops, arena, hcrc = struct.unpack_from("<4sHHIIIHHII", image)
+    assert (magic, ver, hsize, flags) == (b"MCUN", 1, 96, 0)
+    zeroed = bytearray(image[:HEADER_SIZE])
+    zeroed[28:32] = b"\0\0\0\0"
+    assert hcrc == zlib.crc32(bytes(zeroed)) & 0xFFFFFFFF
     assert total == len(image) and total % ALIGN == 0
     assert crc == zlib.crc32(image[HEADER_SIZE:]) & 0xFFFFFFFF
     assert (n_t, n_ops, arena) == (len(g.tensors), len(g.ops), p.arena_bytes)
@@ -341,7 +354,8 @@ def test_reject_trailing_bytes(chain):
 def test_reject_total_size_lies(chain):
     b = bytearray(chain[2])
     struct.pack_into("<I", b, 12, len(b) - 16)
-    _reject(b, r"16 bytes after the image end")
+    _reject(b, r"header CRC32 mismatch")
+    _reject(_rehdr(b), r"16 bytes after the image end")
 
 
 def test_reject_every_flipped_bit_after_header(chain):
@@ -360,7 +374,19 @@ def test_reject_every_flipped_bit_after_header(chain):
 def test_reject_crc_field(chain):
     b = bytearray(chain[2])
     b[16] ^= 1
-    _reject(b, r"CRC32 mismatch \(header [0-9a-f]{8}, content [0-9a-f]{8}\)")
+    _reject(b, r"header CRC32 mismatch \(stored [0-9a-f]{8}, computed [0-9a-f]{8}\): the header is corrupt")
+    _reject(_rehdr(b), r"CRC32 mismatch \(header [0-9a-f]{8}, content [0-9a-f]{8}\)")
+
+
+def test_reject_every_flipped_bit_in_header(chain):
+    """The header checks itself: one flipped bit anywhere in it is caught, never misread."""
+    b = bytearray(chain[2])
+    for pos in range(HEADER_SIZE):
+        for bit in range(8):
+            b[pos] ^= 1 << bit
+            with pytest.raises(McutoolError):
+                unpack(bytes(b))
+            b[pos] ^= 1 << bit
 
 
 def _sec_case(name, fn, match):
@@ -421,8 +447,9 @@ CHAIN_CASES = [
     ("dtype_8", _put("<B", lambda b: _tensor(b, 5) + T_DTYPE, (8,)), r"tensor 5: unknown dtype code 8"),
     ("rank_5", _put("<B", lambda b: _tensor(b, 5) + T_RANK, (5,)), r"tensor 5: rank 5 exceeds 4"),
     ("rank_255", _put("<B", lambda b: _tensor(b, 4) + T_RANK, (255,)), r"tensor 4: rank 255 exceeds 4"),
-    ("flags_unknown", _put("<B", lambda b: _tensor(b, 5) + T_FLAGS, (8,)), r"tensor 5: unknown flag bits 0x08"),
-    ("const_input", _put("<B", lambda b: _tensor(b, 4) + T_FLAGS, (3,)), r"tensor 4: a constant cannot be a graph input"),
+    ("flags_unknown", _put("<B", lambda b: _tensor(b, 5) + T_FLAGS, (16 | 8,)), r"tensor 5: unknown flag bits 0x18"),
+    ("quant_flag_cleared", _put("<B", lambda b: _tensor(b, 4) + T_FLAGS, (1,)), r"tensor 4: quantization record on a tensor not flagged"),
+    ("const_input", _put("<B", lambda b: _tensor(b, 4) + T_FLAGS, (3 | 8,)), r"tensor 4: a constant cannot be a graph input"),
     ("const_data_past_data", _put("<I", lambda b: _tensor(b, 4) + T_DOFF, lambda b: (_data_len(b) // 16 * 16,)),
      r"tensor 4: constant data at \d+ \(\+216\) invalid for int8 \(8, 3, 3, 3\)"),
     ("const_data_none", _put("<I", lambda b: _tensor(b, 4) + T_DOFF, (NONE32,)), r"tensor 4: constant data at 4294967295"),
@@ -503,6 +530,11 @@ CHAIN_CASES = [
     ("schedule_missing_op", _put("<HH", lambda b: _sec(b, "SCHEDULE")[0] + 4 + 4 * 3, (1, 9)),
      r"schedule step 3 \(kind 1, op 9\) invalid"),
     ("schedule_unknown_kind", _put("<HH", lambda b: _sec(b, "SCHEDULE")[0] + 4, (2, 0)), r"schedule step 0 \(kind 2, op 0\) invalid"),
+    ("schedule_repeats_op", _put("<HH", lambda b: _sec(b, "SCHEDULE")[0] + 4 + 4 * 1, (1, 0)),
+     r"schedule step 1 runs op 0 a second time"),
+    ("schedule_before_input", _put("<HHHH", lambda b: _sec(b, "SCHEDULE")[0] + 4, (1, 1, 1, 0)),
+     r"schedule step 0 runs op 1 before its input tensor \d+ is computed"),
+    ("schedule_short", _put("<I", lambda b: _sec(b, "SCHEDULE")[0], (8,)), r"the schedule runs 8 of 9 ops"),
 ]
 
 
@@ -522,16 +554,17 @@ def test_reject_bool_and_list(mean_img, transpose_img):
     _reject(_edit(image, _put("<i", _w(k, "TRANSPOSE", "perm"), (7,))), rf"op {k} \(TRANSPOSE\): 'perm' count 7 out of range")
 
 
-def test_edits_that_stay_valid(chain):
-    """Fields v1 readers ignore: editing them leaves a readable image."""
+def test_reserved_fields_are_rejected(chain):
+    """v1 defines no header flags and no use for reserved bytes: a reader that ignored
+    them would silently accept an image from a format it does not understand."""
     image = chain[2]
-    for fn in (
-        _put("<I", lambda b: 8, (1,)),  # header flags
-        _put("<I", lambda b: 28, (7,)),  # header reserved word
-        _put("<B", lambda b: _tensor(b, 5) + 3, (9,)),  # tensor reserved byte
-        _put("<H", lambda b: _op(b, 1) + 6, (9,)),  # op record reserved half-word
+    for fn, match in (
+        (_put("<I", lambda b: 8, (1,)), r"header flags 0x1 set"),
+        (_put("<B", lambda b: 80, (7,)), r"reserved header bytes are not zero"),
+        (_put("<B", lambda b: _tensor(b, 5) + 3, (9,)), r"tensor 5: reserved byte is 9"),
+        (_put("<H", lambda b: _op(b, 1) + 6, (9,)), r"op 1: reserved half-word is 9"),
     ):
-        unpack(_edit(image, fn))
+        _reject(_edit(image, fn), match)
 
 
 def test_rank_and_op_limits_at_pack():

@@ -28,14 +28,16 @@ NONE32 = 0xFFFFFFFF
 MAX_RANK = 4
 
 SECTIONS = ("STRINGS", "TENSORS", "OPS", "IO", "SCHEDULE", "DATA")
-_HEADER = struct.Struct("<4sHHIIIHHII")  # magic, version, header_size, flags, total, crc, n_t, n_ops, arena, reserved
+_HEADER = struct.Struct("<4sHHIIIHHII")  # magic, version, header_size, flags, total, crc, n_t, n_ops, arena, header_crc
+HEADER_CRC_AT = 28  # the header checksum: CRC32 of the 96 header bytes with this word zeroed
 _SECTION = struct.Struct("<II")  # offset, size
 _TENSOR = struct.Struct("<BBBB4IfiIIIII")  # 48 bytes
 TENSOR_ENTRY = _TENSOR.size
 DTYPES = {"int8": 1, "int32": 2, "float32": 3, "uint8": 4, "int16": 5, "int64": 6, "bool": 7}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
-T_CONST, T_INPUT, T_OUTPUT = 1, 2, 4
-T_ALL = T_CONST | T_INPUT | T_OUTPUT
+T_CONST, T_INPUT, T_OUTPUT, T_QUANT = 1, 2, 4, 8
+T_ALL = T_CONST | T_INPUT | T_OUTPUT | T_QUANT
+MAX_TENSORS = 0x7FFF  # op records name tensors with int16 (-1 = absent)
 STEP_RUN_OP = 1
 
 assert _HEADER.size == 32 and TENSOR_ENTRY == 48
@@ -163,10 +165,13 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
     data = _Data()
     tensors = bytearray()
     ins, outs = set(graph.inputs), set(graph.outputs)
+    if len(graph.tensors) > MAX_TENSORS or len(graph.ops) > 0xFFFF:
+        raise McutoolError(f"{len(graph.tensors)} tensors / {len(graph.ops)} ops; format v1 holds {MAX_TENSORS} / 65535")
     for t in graph.tensors:
         if len(t.shape) > MAX_RANK:
             raise McutoolError(f"tensor {t.index} ({t.name}) has rank {len(t.shape)}; format v1 holds at most {MAX_RANK}")
         flags = (T_CONST if t.is_const else 0) | (T_INPUT if t.index in ins else 0) | (T_OUTPUT if t.index in outs else 0)
+        flags |= T_QUANT if t.quant is not None else 0
         dims = list(t.shape) + [0] * (MAX_RANK - len(t.shape))
         scale, zp, qoff = 0.0, 0, NONE32
         if t.quant is not None:
@@ -188,6 +193,10 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
     for op in graph.ops:
         words = _encode_params(op, data)
         io = list(op.inputs) + list(op.outputs)
+        if len(op.inputs) > 255 or len(op.outputs) > 255 or len(words) > 0xFFFF:
+            raise McutoolError(f"op {op.index} ({op.kind}): too many operands or parameters for format v1")
+        if any(not -(2**31) <= w < 2**31 for w in words):
+            raise McutoolError(f"op {op.index} ({op.kind}): a parameter does not fit in int32")
         rec = struct.pack("<HBBHH", OPCODES[op.kind], len(op.inputs), len(op.outputs), len(words), 0)
         rec += struct.pack(f"<{len(io)}h", *io)
         rec += b"\0" * (_align(len(rec), 4) - len(rec))
@@ -217,6 +226,7 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
     header += b"".join(_SECTION.pack(o, s) for o, s in sections)
     header += b"\0" * (HEADER_SIZE - len(header))
     out[:HEADER_SIZE] = header
+    out[HEADER_CRC_AT : HEADER_CRC_AT + 4] = struct.pack("<I", _header_crc(out))
     return bytes(out)
 
 
@@ -233,18 +243,30 @@ class ImageInfo:
     sections: dict
 
 
+def _header_crc(buf) -> int:
+    h = bytearray(buf[:HEADER_SIZE])
+    h[HEADER_CRC_AT : HEADER_CRC_AT + 4] = b"\0\0\0\0"
+    return zlib.crc32(h) & 0xFFFFFFFF
+
+
 def read_header(buf: bytes, where: str = "image") -> ImageInfo:
     if len(buf) >= len(MAGIC) and buf[: len(MAGIC)] != MAGIC:
         raise McutoolError(f"{where}: not an mcutool flash image (magic {bytes(buf[:4])!r}, expected {MAGIC!r})")
     if len(buf) < HEADER_SIZE:
         raise McutoolError(f"{where}: truncated: {len(buf)} bytes, a header needs {HEADER_SIZE}")
-    magic, ver, hsize, flags, total, crc, _nt, _no, arena, _r = _HEADER.unpack_from(buf, 0)
+    magic, ver, hsize, flags, total, crc, _nt, _no, arena, hcrc = _HEADER.unpack_from(buf, 0)
     if magic != MAGIC:
         raise McutoolError(f"{where}: not an mcutool flash image (magic {magic!r}, expected {MAGIC!r})")
     if ver != VERSION:
         raise McutoolError(f"{where}: format version {ver}; this mcutool reads version {VERSION}")
     if hsize != HEADER_SIZE:
         raise McutoolError(f"{where}: header size {hsize}, version {VERSION} has {HEADER_SIZE}")
+    if hcrc != _header_crc(buf):
+        raise McutoolError(f"{where}: header CRC32 mismatch (stored {hcrc:08x}, computed {_header_crc(buf):08x}): the header is corrupt")
+    if flags != 0:
+        raise McutoolError(f"{where}: header flags {flags:#x} set; format v1 defines none")
+    if any(buf[_HEADER.size + 8 * len(SECTIONS) : HEADER_SIZE]):
+        raise McutoolError(f"{where}: reserved header bytes are not zero")
     if len(buf) < total:
         raise McutoolError(f"{where}: truncated: {len(buf)} bytes, header says {total}")
     if len(buf) > total:
@@ -294,6 +316,8 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
             raise McutoolError(f"{tw}: rank {rank} exceeds {MAX_RANK}")
         if flags & ~T_ALL:
             raise McutoolError(f"{tw}: unknown flag bits {flags:#04x}")
+        if _r:
+            raise McutoolError(f"{tw}: reserved byte is {_r}, must be 0")
         dtype, shape = DTYPE_NAMES[dt], tuple(dims[:rank])
         nbytes = math.prod(shape) * ir.DTYPE_BYTES[dtype]  # Python ints: no wrap-around
         quant = None
@@ -310,8 +334,10 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
             sc = np.frombuffer(data, "<f4", n, qoff + 8).astype(np.float32)
             zps = np.frombuffer(data, "<i4", n, qoff + 8 + 4 * n).astype(np.int64)
             quant = ir.Quant(sc, zps, axis)
-        elif scale != 0.0:
+        elif flags & T_QUANT:
             quant = ir.Quant(np.array([scale], np.float32), np.array([zp], np.int64), 0)
+        if quant is not None and not flags & T_QUANT:
+            raise McutoolError(f"{tw}: quantization record on a tensor not flagged as quantized")
         arr = None
         if flags & T_CONST:
             if flags & (T_INPUT | T_OUTPUT):
@@ -340,6 +366,8 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
         code, n_in, n_out, n_words, _r = struct.unpack_from("<HBBHH", ops_sec, pos)
         if code not in OPNAMES:
             raise McutoolError(f"{ow}: unknown op code {code}")
+        if _r:
+            raise McutoolError(f"{ow}: reserved half-word is {_r}, must be 0")
         kind = OPNAMES[code]
         io_end = _align(pos + 8 + 2 * (n_in + n_out), 4)
         if io_end + 4 * n_words > len(ops_sec):
@@ -382,13 +410,31 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
     if len(sc) < 4 + 4 * n_steps:
         raise McutoolError(f"{where}: SCHEDULE holds fewer than its {n_steps} steps")
     steps = []
+    ready = set(io[:n_in]) | {t.index for t in tensors if t.is_const}
     for s in range(n_steps):
         kind, idx = struct.unpack_from("<HH", sc, 4 + 4 * s)
         if kind != STEP_RUN_OP or idx >= n_ops:
             raise McutoolError(f"{where}: schedule step {s} (kind {kind}, op {idx}) invalid")
+        if idx in steps:
+            raise McutoolError(f"{where}: schedule step {s} runs op {idx} a second time")
+        # Dataflow: an engine following the schedule must never read a tensor before it is written.
+        for t in ops[idx].inputs:
+            if t >= 0 and t not in ready:
+                raise McutoolError(f"{where}: schedule step {s} runs op {idx} before its input tensor {t} is computed")
+        ready.update(ops[idx].outputs)
         steps.append(idx)
-    graph = ir.Graph(string(0, "graph name"), tensors, [ops[i] for i in steps] if steps else ops, list(io[:n_in]), list(io[n_in:]))
+    if len(steps) != n_ops:
+        raise McutoolError(f"{where}: the schedule runs {len(steps)} of {n_ops} ops")
+    missing = [t for t in io[n_in:] if t not in ready]
+    if missing:
+        raise McutoolError(f"{where}: graph output tensor {missing[0]} is never computed")
+    graph = ir.Graph(string(0, "graph name"), tensors, ops, list(io[:n_in]), list(io[n_in:]))
     return graph, Plan(arena, offsets, steps)
+
+
+def scheduled(graph: ir.Graph, plan: Plan) -> ir.Graph:
+    """The graph with its ops in the order the plan runs them (what an executor walks)."""
+    return ir.Graph(graph.name, graph.tensors, [graph.ops[i] for i in plan.steps], graph.inputs, graph.outputs)
 
 
 def read_image(path: str | os.PathLike) -> ir.Graph:
@@ -398,5 +444,4 @@ def read_image(path: str | os.PathLike) -> ir.Graph:
             buf = f.read()
     except OSError as e:
         raise McutoolError(f"{path}: cannot read: {e.strerror}") from None
-    graph, _ = unpack(buf, where=path)
-    return graph
+    return scheduled(*unpack(buf, where=path))
