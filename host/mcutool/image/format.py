@@ -17,7 +17,7 @@ import numpy as np
 from .. import ir
 from ..errors import McutoolError
 from ..ops import OPCODES, OPNAMES
-from ..plan.arena import ARENA_ALIGN, Plan
+from ..plan.arena import ARENA_ALIGN
 from .opparams import BOOL, F32, I32, LAYOUTS
 
 MAGIC = b"MCUN"
@@ -41,6 +41,15 @@ MAX_TENSORS = 0x7FFF  # op records name tensors with int16 (-1 = absent)
 STEP_RUN_OP = 1
 
 assert _HEADER.size == 32 and TENSOR_ENTRY == 48
+
+
+@dataclass
+class Plan:
+    """What format v1 stores of a plan: arena offsets and the op order."""
+
+    arena_bytes: int
+    offsets: dict
+    steps: list
 
 
 def _align(n: int, a: int = ALIGN) -> int:

@@ -1,4 +1,1 @@
-"""Planning: where every activation lives in the one SRAM arena, and in what order ops run."""
-from .arena import Plan, layer_by_layer
-
-__all__ = ["Plan", "layer_by_layer"]
+"""Planning: lowering, the windowed stage, the arena. A plan is data, made once on the host."""

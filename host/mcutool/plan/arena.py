@@ -1,61 +1,68 @@
-"""Layer-by-layer arena planning: offsets for every activation over its lifetime.
+"""The arena: where each buffer lives, given the steps over which it is live.
 
-Greedy by size, each tensor at the lowest offset clear of every placed tensor whose
-lifetime overlaps its own: the strategy of TFLM's GreedyMemoryPlanner. The patch-based
-planner builds on the same Plan.
+Two buffers may share bytes only if their live intervals never meet. Offsets come from
+a first-fit placement tried in a few orders (largest first, longest-lived first, earliest
+first); the smallest arena wins. This is TFLM's greedy planner made a little less greedy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from ..ir import Graph
+from .model import Buffer
 
 ARENA_ALIGN = 4  # word-aligned buffers: kernels may read int8 data a word at a time
 
 
-@dataclass
-class Plan:
-    arena_bytes: int
-    offsets: dict = field(default_factory=dict)  # tensor index -> arena byte offset
-    steps: list = field(default_factory=list)  # positions in graph.ops, in run order
-
-
-def _align(n: int) -> int:
+def align(n: int) -> int:
     return (n + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
 
 
-def lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
-    """tensor -> (first step it must exist, last step it is read), over activations only."""
-    n = len(graph.ops)
-    life: dict[int, list[int]] = {}
-    for i in graph.inputs:
-        life[i] = [0, 0]
-    for step, op in enumerate(graph.ops):
-        for i in op.inputs:
-            if i >= 0 and not graph.t(i).is_const:
-                life.setdefault(i, [step, step])[1] = step
-        for o in op.outputs:
-            life.setdefault(o, [step, step])
-    for o in graph.outputs:
-        life.setdefault(o, [n - 1, n - 1])[1] = n - 1
-    return {t: (a, b) for t, (a, b) in life.items()}
+def _overlap(a: list, b: list) -> bool:
+    return any(a0 <= b1 and b0 <= a1 for a0, a1 in a for b0, b1 in b)
 
 
-def layer_by_layer(graph: Graph) -> Plan:
-    life = lifetimes(graph)
-    order = sorted(life, key=lambda t: (-graph.t(t).nbytes, life[t][0], t))
-    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
+def _place(order: list[Buffer]) -> tuple[int, dict[int, int]]:
+    placed: list[tuple[int, int, list]] = []
     offsets = {}
-    for t in order:
-        size = _align(graph.t(t).nbytes)
-        first, last = life[t]
-        clashes = sorted((o, e) for o, e, f, l in placed if f <= last and first <= l)
+    for buf in order:
+        size = align(buf.size)
+        clashes = sorted((o, e) for o, e, live in placed if _overlap(live, buf.live))
         off = 0
         for o, e in clashes:
             if off + size <= o:
                 break
             off = max(off, e)
-        offsets[t] = off
-        placed.append((off, off + size, first, last))
-    arena = max((e for _, e, _, _ in placed), default=0)
-    return Plan(arena_bytes=arena, offsets=offsets, steps=list(range(len(graph.ops))))
+        offsets[id(buf)] = off
+        placed.append((off, off + size, buf.live))
+    return max((e for _, e, _ in placed), default=0), offsets
+
+
+def allocate(buffers: list[Buffer]) -> int:
+    """Set every buffer's offset; returns the arena size in bytes."""
+    def span(b):
+        return sum(e - s + 1 for s, e in b.live)
+
+    orders = [
+        sorted(buffers, key=lambda b: (-b.size, b.live[0][0] if b.live else 0)),
+        sorted(buffers, key=lambda b: (-span(b), -b.size)),
+        sorted(buffers, key=lambda b: (b.live[0][0] if b.live else 0, -b.size)),
+        sorted(buffers, key=lambda b: (-b.size * span(b))),
+    ]
+    best = None
+    for order in orders:
+        total, offs = _place(order)
+        if best is None or total < best[0]:
+            best = (total, offs)
+    total, offs = best
+    for b in buffers:
+        b.offset = offs[id(b)]
+    return total
+
+
+def check_disjoint(buffers: list[Buffer]) -> None:
+    """Raise AssertionError if two buffers live at once share a byte."""
+    bs = sorted(buffers, key=lambda b: b.offset)
+    for i, a in enumerate(bs):
+        for b in bs[i + 1 :]:
+            if b.offset >= a.offset + a.size:
+                break
+            if _overlap(a.live, b.live) and a.size and b.size:
+                raise AssertionError(f"buffers of tensors {a.tensor} and {b.tensor} overlap in space and time")

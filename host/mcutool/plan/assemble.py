@@ -1,0 +1,128 @@
+"""Assemble a whole plan: host steps, the (optional) windowed stage, the layer-by-layer tail,
+buffer lifetimes, in-place tricks and the arena."""
+from __future__ import annotations
+
+from ..ir import Graph
+from ..report.inspect import op_macs
+from .arena import allocate
+from .lower import Lowered, consumers
+from .model import FULL, INPUT, POST, PRE, RING, RUN, WINDOW, Buffer, Plan, Step
+
+INPLACE_KINDS = ("DEPTHWISE_CONV_2D", "RESHAPE")
+
+
+def full_buffer(graph: Graph, t: int) -> Buffer:
+    shape = graph.t(t).shape
+    # A FULL buffer is a tensor of any rank, stored flat: one "row" of all its bytes.
+    if len(shape) == 4:
+        return Buffer(t, FULL, shape[1], shape[2], shape[3])
+    return Buffer(t, FULL, 1, 1, graph.t(t).nbytes)
+
+
+def _inplace_ok(graph: Graph, op, users: dict, tail_pos: int, stage_buffers: dict, device_outputs) -> bool:
+    """May this tail op write its output over its input?"""
+    if op.kind not in INPLACE_KINDS:
+        return False
+    x = op.inputs[0]
+    if x in device_outputs or x in stage_buffers and stage_buffers[x].kind != FULL:
+        return False
+    if any(u > tail_pos for u in users.get(x, [])) or len(users.get(x, [])) != 1:
+        return False  # someone reads the input after this op
+    if op.kind == "DEPTHWISE_CONV_2D":
+        # TinyEngine's trick: channel by channel through a one-plane scratch. Needs each
+        # output channel to read only its own input channel.
+        return op.data["depth_multiplier"] == 1
+    return True  # RESHAPE: same bytes, new shape
+
+
+def build(low: Lowered, stage_steps: list[Step], stage_buffers: dict[int, Buffer], strategy: str,
+          split: int = 0, inplace: bool = True, **meta) -> Plan:
+    g = low.graph
+    dev = low.device_ops
+    stage_ops = set(dev[:split])
+    tail = dev[split:]
+    users = consumers(g)
+    steps: list[Step] = [Step(PRE, p) for p in low.pre]
+    steps += stage_steps
+    buffers: dict[int, Buffer] = dict(stage_buffers)
+    for t in low.device_inputs:
+        buffers.setdefault(t, full_buffer(g, t))
+    scratch: list[Buffer] = []
+    for pos in tail:
+        op = g.ops[pos]
+        out = op.outputs[0]
+        step = Step(RUN, pos)
+        if inplace and _inplace_ok(g, op, users, pos, stage_buffers, low.device_outputs):
+            step.inplace = True
+            b = full_buffer(g, out)
+            b.alias_of = op.inputs[0]
+            buffers[out] = b
+            if op.kind == "DEPTHWISE_CONV_2D":
+                y = g.t(out)
+                scratch.append(Buffer(-1 - len(steps), FULL, 1, 1, y.shape[1] * y.shape[2]))
+        else:
+            buffers.setdefault(out, full_buffer(g, out))
+        steps.append(step)
+    steps += [Step(POST, p) for p in low.post]
+
+    _liveness(g, steps, buffers, low, users)
+    for s in scratch:
+        at = -1 - s.tensor
+        s.live = [(at, at)]
+    # An in-place output shares its input's bytes: one region live over both.
+    roots = [b for b in buffers.values() if b.alias_of < 0]
+    for b in buffers.values():
+        if b.alias_of >= 0:
+            root = buffers[b.alias_of]
+            while root.alias_of >= 0:
+                root = buffers[root.alias_of]
+            root.live = [(min(root.live[0][0], b.live[0][0]), max(root.live[-1][1], b.live[-1][1]))]
+    arena = allocate(roots + scratch)
+    for b in buffers.values():
+        if b.alias_of >= 0:
+            root = buffers[b.alias_of]
+            while root.alias_of >= 0:
+                root = buffers[root.alias_of]
+            b.offset = root.offset
+    plan = Plan(strategy, steps, buffers, arena_bytes=arena, split=split,
+                device_inputs=list(low.device_inputs), device_outputs=list(low.device_outputs), **meta)
+    plan.base_macs = sum(op_macs(g, g.ops[p]) for p in dev)
+    if not plan.macs:
+        plan.macs = plan.base_macs if strategy == "layer" else plan.macs
+    plan.scratch_bytes = 0  # scratch lives inside the arena, as buffers of one step
+    return plan
+
+
+def _liveness(g: Graph, steps: list[Step], buffers: dict[int, Buffer], low: Lowered, users) -> None:
+    """Each buffer live from the first step that touches it to the last; per patch for
+    buffers that the plan refills every patch (Buffer.live preset to 'per_patch')."""
+    per_patch = {t for t, b in buffers.items() if b.live == "per_patch"}
+    touch: dict[int, dict[int, list[int]]] = {}
+
+    def mark(t, i, patch=0):
+        if t in buffers:
+            touch.setdefault(t, {}).setdefault(patch if t in per_patch else 0, []).append(i)
+
+    last = len(steps) - 1
+    first_device = next((i for i, s in enumerate(steps) if s.kind != PRE), 0)
+    for t in low.device_inputs:
+        mark(t, first_device)
+    for i, s in enumerate(steps):
+        if s.kind == INPUT:
+            mark(s.op, i)
+        elif s.kind in (RUN, WINDOW):
+            op = g.ops[s.op]
+            reads = list(op.inputs) + (list(g.ops[s.fused].inputs) if s.fused >= 0 else [])
+            for t in reads:
+                if t >= 0 and not g.t(t).is_const:
+                    mark(t, i, s.patch)
+            mark(op.outputs[0], i, s.patch)
+    for t in low.device_outputs:
+        mark(t, last)
+    for t, b in buffers.items():
+        spans = touch.get(t, {0: [first_device]})
+        b.live = sorted((min(v), max(v)) for v in spans.values())
+
+
+def layer_by_layer(low: Lowered, inplace: bool = True) -> Plan:
+    return build(low, [], {}, "layer", split=0, inplace=inplace)
