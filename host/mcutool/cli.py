@@ -64,43 +64,92 @@ def _budget(args) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _objective(args):
+    from .plan.planner import Objective
+
+    budget, _ = _budget(args)
+    if args.max_overhead < 0:
+        raise McutoolError(f"--max-overhead must be 0 or more (a percentage), got {args.max_overhead}")
+    return Objective(max_overhead=args.max_overhead / 100.0, budget=budget, halo=args.halo)
+
+
+def _choose(args):
+    from .model import load_model
+    from .plan.planner import choose
+
+    graph = load_model(args.model)
+    return graph, choose(graph, _objective(args))
+
+
+def cmd_plan(args) -> int:
+    from .report.plan import format_plan, plan_report, plot_plan
+
+    graph, choice = _choose(args)
+    rep = plan_report(graph, choice)
+    if args.plot:
+        plot_plan(graph, choice, args.plot)
+        rep["plot"] = args.plot
+    if args.json:
+        _print_json(rep)
+    else:
+        print(format_plan(rep))
+        if args.plot:
+            print(f"  plot                  {args.plot}")
+    return 0
+
+
 def cmd_convert(args) -> int:
     import zlib
 
-    from .image.format import pack
-    from .model import load_model
-    from .plan import layer_by_layer
+    from .image.format import HEADER_SIZE, pack
 
     if not args.output.endswith(".mcu"):
         raise McutoolError(f"{args.output}: the flash image should be named *.mcu")
-    budget, board = _budget(args)
-    graph = load_model(args.model)
-    plan = layer_by_layer(graph)
-    image = pack(graph, plan)
-    fits = None if budget is None else plan.arena_bytes <= budget
+    graph, choice = _choose(args)
+    plan = choice.plan
+    image = pack(choice.lowered.graph, plan)
+    _, board = _budget(args)
     rep = {
         "model": graph.name,
         "output": args.output,
         "image_bytes": len(image),
-        "crc32": zlib.crc32(image[96:]) & 0xFFFFFFFF,
-        "peak_sram_bytes": plan.arena_bytes,
-        "strategy": "layer-by-layer",
+        "crc32": zlib.crc32(image[HEADER_SIZE:]) & 0xFFFFFFFF,
+        "peak_sram_bytes": plan.peak_sram_bytes,
+        "strategy": plan.strategy,
+        "split": plan.split,
+        "patches": list(plan.grid),
+        "halo": plan.halo,
+        "mac_overhead": round(plan.mac_overhead, 6),
         "board": board,
-        "sram_budget": budget,
-        "fits": fits,
+        "sram_budget": choice.budget,
+        "fits": choice.fits,
     }
-    if fits is False:
+    if choice.fits is False:
         where = f"board {board}" if board else "the budget"
         raise McutoolError(
-            f"the plan needs {plan.arena_bytes:,} B of SRAM, {where} allows {budget:,} B; nothing written"
+            f"the best plan needs {plan.peak_sram_bytes:,} B of SRAM, {where} allows {choice.budget:,} B; nothing written"
         )
     _write_atomic(args.output, image)
     if args.json:
         _print_json(rep)
     else:
         print(f"wrote {args.output}: {len(image):,} bytes, CRC32 {rep['crc32']:08x}")
-        print(f"  {len(graph.ops)} ops, {len(graph.tensors)} tensors, plan {rep['strategy']}, "
-              f"peak SRAM {plan.arena_bytes:,} B" + (f" (budget {budget:,} B)" if budget else ""))
+        print(f"  {len(graph.ops)} ops, plan {plan.strategy}" + (f" (split {plan.split})" if plan.split else "")
+              + f", peak SRAM {plan.peak_sram_bytes:,} B" + (f" (budget {choice.budget:,} B)" if choice.budget else "")
+              + f", MAC overhead {100 * plan.mac_overhead:.2f}%")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import memory_bench, format_memory
+
+    if not args.memory:
+        raise McutoolError("choose what to measure: --memory (speed benchmarks come with the C engine)")
+    rows = memory_bench(args.models or None, _objective(args), progress=not args.json)
+    if args.json:
+        _print_json({"memory": rows})
+    else:
+        print(format_memory(rows))
     return 0
 
 
@@ -128,11 +177,22 @@ def cmd_run(args) -> int:
     from .model import load_model
     from .ref.executor import run
 
-    graph = load_model(args.model)
+    from .model import is_image, load_image
+
+    plan = None
+    if is_image(args.model):
+        graph, plan = load_image(args.model)
+    else:
+        graph = load_model(args.model)
     if len(args.input) != len(graph.inputs):
         raise McutoolError(f"the model takes {len(graph.inputs)} input(s); give one --input per input")
     xs = [load_input(p, graph.t(i), args.input_format, graph) for p, i in zip(args.input, graph.inputs)]
-    outs = run(graph, xs)
+    if plan is not None:
+        from .ref.plan_exec import run_plan
+
+        outs = run_plan(graph, plan, xs)  # follows the image's plan in one arena
+    else:
+        outs = run(graph, xs)
     rep = {"model": graph.name, "engine": args.engine, "outputs": [o.reshape(-1).tolist() for o in outs],
            "shapes": [list(o.shape) for o in outs], "top": _top(graph, outs)}
     if args.json:
@@ -169,6 +229,16 @@ def cmd_verify(args) -> int:
 # ---- parser -----------------------------------------------------------------------------
 
 
+def _plan_options(s) -> None:
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--board", help="plan for this board's SRAM budget (boards/NAME.toml; see 'mcutool plan --help')")
+    g.add_argument("--sram-budget", type=int, metavar="BYTES", help="plan within this many bytes of SRAM")
+    s.add_argument("--max-overhead", type=float, default=5.0, metavar="PCT",
+                   help="extra MACs allowed for recomputed halos, in percent of the model's (default 5)")
+    s.add_argument("--halo", choices=("auto", "cache", "recompute"), default="auto",
+                   help="cache halo rows (no extra MACs), recompute them (MCUNetV2 patches), or choose (default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mcutool",
@@ -184,15 +254,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the report as one JSON object")
     s.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser("convert", help="write the flash image (.mcu) of a model",
-                       description="Prepare the model, plan its SRAM arena and write a flash image.")
+    s = sub.add_parser("plan", help="plan patch-based/streamed execution and the SRAM arena; report it",
+                       description="Choose how the model runs within SRAM: layer by layer, or its early stage "
+                                   "streamed row by row with cached halos. Without a budget: the smallest peak "
+                                   "within the MAC overhead allowed; with one: the fewest MACs that fit.")
+    s.add_argument("model", help=".tflite model (int8)")
+    _plan_options(s)
+    s.add_argument("--plot", metavar="FILE.png", help="write a figure of memory per layer, layer-by-layer against planned")
+    s.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("convert", help="write the flash image (.mcu) of a model and its plan",
+                       description="Prepare the model, plan its execution and SRAM arena, write a flash image.")
     s.add_argument("model", help=".tflite model (int8)")
     s.add_argument("-o", "--output", required=True, help="flash image to write, e.g. person_detect.mcu")
-    g = s.add_mutually_exclusive_group()
-    g.add_argument("--board", help="plan for this board's SRAM budget (see boards/)")
-    g.add_argument("--sram-budget", type=int, metavar="BYTES", help="refuse plans that need more SRAM than this")
+    _plan_options(s)
     s.add_argument("--json", action="store_true", help="print the report as one JSON object")
     s.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("bench", help="measure mcutool against TFLM and TinyEngine",
+                       description="Benchmarks that print figures and ratios against the references in one run.")
+    s.add_argument("models", nargs="*", help="models to measure (default: every int8 model in $MCUTOOL_MODELS)")
+    s.add_argument("--memory", action="store_true", help="peak SRAM: TFLM's arena, ours layer by layer, ours planned")
+    _plan_options(s)
+    s.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("run", help="run a model on one input and print its outputs",
                        description="Run a .tflite or .mcu model with mcutool's engine on the given input(s).")

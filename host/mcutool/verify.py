@@ -29,13 +29,20 @@ def random_input(t: Tensor, graph: Graph, rng: np.random.Generator) -> np.ndarra
 def engines(graph: Graph) -> dict:
     """name -> callable(inputs) -> outputs, for every engine this build has."""
     from .image.format import pack, unpack
-    from .plan import layer_by_layer
+    from .plan.planner import choose
     from .ref.executor import run
+    from .ref.plan_exec import run_plan
 
-    # The flash image path: the same graph written to an image and read back, so every
-    # verify also proves the image carries everything the kernels need.
-    img_graph, _ = unpack(pack(graph, layer_by_layer(graph)))
-    return {"ref": lambda xs: run(graph, xs), "ref-image": lambda xs: run(img_graph, xs)}
+    choice = choose(graph)
+    low, plan = choice.lowered, choice.plan
+    # The flash image path: the planned graph written to an image and read back, run by
+    # following the stored plan inside a poisoned arena.
+    img_graph, img_plan = unpack(pack(low.graph, plan))
+    return {
+        "ref": lambda xs: run(graph, xs),
+        "ref-plan": lambda xs: run_plan(low.graph, plan, xs),
+        "ref-image": lambda xs: run_plan(img_graph, img_plan, xs),
+    }
 
 
 def verify(model_path: str, reference: str, n_random: int, seed: int, files: list[str], fmt: str = "auto") -> dict:

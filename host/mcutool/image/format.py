@@ -1,4 +1,4 @@
-"""Flash image format v1: pack a prepared graph and its plan; read one back, validating all.
+"""Flash image format v2: pack a lowered graph and its plan; read one back, validating all.
 
 The layout is specified in docs/flash-image.md; this module is its host implementation.
 Everything is little-endian with fixed-width fields and offsets (never pointers), so the
@@ -18,16 +18,18 @@ from .. import ir
 from ..errors import McutoolError
 from ..ops import OPCODES, OPNAMES
 from ..plan.arena import ARENA_ALIGN
+from ..plan.model import INPUT, POST, PRE, RUN, WINDOW, Plan
+from . import planrec
 from .opparams import BOOL, F32, I32, LAYOUTS
 
 MAGIC = b"MCUN"
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 96
 ALIGN = 16  # constants start on 16-byte boundaries: word reads from XIP flash on M0+ and Xtensa
 NONE32 = 0xFFFFFFFF
 MAX_RANK = 4
 
-SECTIONS = ("STRINGS", "TENSORS", "OPS", "IO", "SCHEDULE", "DATA")
+SECTIONS = ("STRINGS", "TENSORS", "OPS", "IO", "SCHEDULE", "DATA", "BUFFERS", "PLAN")
 _HEADER = struct.Struct("<4sHHIIIHHII")  # magic, version, header_size, flags, total, crc, n_t, n_ops, arena, header_crc
 HEADER_CRC_AT = 28  # the header checksum: CRC32 of the 96 header bytes with this word zeroed
 _SECTION = struct.Struct("<II")  # offset, size
@@ -38,18 +40,8 @@ DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 T_CONST, T_INPUT, T_OUTPUT, T_QUANT = 1, 2, 4, 8
 T_ALL = T_CONST | T_INPUT | T_OUTPUT | T_QUANT
 MAX_TENSORS = 0x7FFF  # op records name tensors with int16 (-1 = absent)
-STEP_RUN_OP = 1
 
-assert _HEADER.size == 32 and TENSOR_ENTRY == 48
-
-
-@dataclass
-class Plan:
-    """What format v1 stores of a plan: arena offsets and the op order."""
-
-    arena_bytes: int
-    offsets: dict
-    steps: list
+assert _HEADER.size == 32 and TENSOR_ENTRY == 48 and _HEADER.size + 8 * len(SECTIONS) == HEADER_SIZE
 
 
 def _align(n: int, a: int = ALIGN) -> int:
@@ -98,11 +90,11 @@ def _encode_params(op: ir.Op, data: _Data) -> list[int]:
             words += [data.add(_le(a)), a.size]
         elif kind[0] == "list":
             if len(v) > kind[1]:
-                raise McutoolError(f"op {op.index} ({op.kind}): '{name}' has {len(v)} entries, format v1 holds {kind[1]}")
+                raise McutoolError(f"op {op.index} ({op.kind}): '{name}' has {len(v)} entries, the image format holds {kind[1]}")
             words += [len(v)] + [int(x) for x in v] + [0] * (kind[1] - len(v))
         elif kind[0] == "pairs":
             if len(v) > kind[1]:
-                raise McutoolError(f"op {op.index} ({op.kind}): '{name}' has {len(v)} pairs, format v1 holds {kind[1]}")
+                raise McutoolError(f"op {op.index} ({op.kind}): '{name}' has {len(v)} pairs, the image format holds {kind[1]}")
             words += [len(v)] + [int(x) for p in v for x in p] + [0] * (2 * (kind[1] - len(v)))
         elif kind[0] == "enum":
             words.append(kind[1].index(v))
@@ -162,7 +154,7 @@ def _decode_params(kind_name: str, words: list[int], data: bytes, where: str) ->
 
 
 def pack(graph: ir.Graph, plan: Plan) -> bytes:
-    """The flash image of a prepared graph and its plan."""
+    """The flash image of a lowered, prepared graph and the plan made for it."""
     strings = bytearray()
 
     def string(s: str) -> int:
@@ -175,10 +167,10 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
     tensors = bytearray()
     ins, outs = set(graph.inputs), set(graph.outputs)
     if len(graph.tensors) > MAX_TENSORS or len(graph.ops) > 0xFFFF:
-        raise McutoolError(f"{len(graph.tensors)} tensors / {len(graph.ops)} ops; format v1 holds {MAX_TENSORS} / 65535")
+        raise McutoolError(f"{len(graph.tensors)} tensors / {len(graph.ops)} ops; the image format holds {MAX_TENSORS} / 65535")
     for t in graph.tensors:
         if len(t.shape) > MAX_RANK:
-            raise McutoolError(f"tensor {t.index} ({t.name}) has rank {len(t.shape)}; format v1 holds at most {MAX_RANK}")
+            raise McutoolError(f"tensor {t.index} ({t.name}) has rank {len(t.shape)}; the image format holds at most {MAX_RANK}")
         flags = (T_CONST if t.is_const else 0) | (T_INPUT if t.index in ins else 0) | (T_OUTPUT if t.index in outs else 0)
         flags |= T_QUANT if t.quant is not None else 0
         dims = list(t.shape) + [0] * (MAX_RANK - len(t.shape))
@@ -194,7 +186,7 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
         if t.is_const:
             raw = _le(np.asarray(t.data, dtype=t.dtype))
             doff, dsize = data.add(raw), len(raw)
-        arena = plan.offsets.get(t.index, NONE32)
+        arena = plan.buffers[t.index].offset if t.index in plan.buffers else NONE32
         tensors += _TENSOR.pack(
             DTYPES[t.dtype], len(t.shape), flags, 0, *dims, scale, zp, doff, dsize, arena, string(t.name), qoff
         )
@@ -203,7 +195,7 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
         words = _encode_params(op, data)
         io = list(op.inputs) + list(op.outputs)
         if len(op.inputs) > 255 or len(op.outputs) > 255 or len(words) > 0xFFFF:
-            raise McutoolError(f"op {op.index} ({op.kind}): too many operands or parameters for format v1")
+            raise McutoolError(f"op {op.index} ({op.kind}): too many operands or parameters for the image format")
         if any(not -(2**31) <= w < 2**31 for w in words):
             raise McutoolError(f"op {op.index} ({op.kind}): a parameter does not fit in int32")
         rec = struct.pack("<HBBHH", OPCODES[op.kind], len(op.inputs), len(op.outputs), len(words), 0)
@@ -220,9 +212,9 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
     for rec in op_records:
         ops += rec
     io_sec = struct.pack(f"<HH{len(graph.inputs)}H{len(graph.outputs)}H", len(graph.inputs), len(graph.outputs), *graph.inputs, *graph.outputs)
-    sched = struct.pack("<I", len(plan.steps)) + b"".join(struct.pack("<HH", STEP_RUN_OP, s) for s in plan.steps)
+    sched, bufs, head = planrec.encode(plan)
 
-    bodies = [bytes(strings), bytes(tensors), bytes(ops), io_sec, sched, bytes(data.buf)]
+    bodies = [bytes(strings), bytes(tensors), bytes(ops), io_sec, sched, bytes(data.buf), bufs, head]
     out = bytearray(HEADER_SIZE)
     sections = []
     for body in bodies:
@@ -273,9 +265,7 @@ def read_header(buf: bytes, where: str = "image") -> ImageInfo:
     if hcrc != _header_crc(buf):
         raise McutoolError(f"{where}: header CRC32 mismatch (stored {hcrc:08x}, computed {_header_crc(buf):08x}): the header is corrupt")
     if flags != 0:
-        raise McutoolError(f"{where}: header flags {flags:#x} set; format v1 defines none")
-    if any(buf[_HEADER.size + 8 * len(SECTIONS) : HEADER_SIZE]):
-        raise McutoolError(f"{where}: reserved header bytes are not zero")
+        raise McutoolError(f"{where}: header flags {flags:#x} set; format v2 defines none")
     if len(buf) < total:
         raise McutoolError(f"{where}: truncated: {len(buf)} bytes, header says {total}")
     if len(buf) > total:
@@ -358,8 +348,8 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
         elif aoff != NONE32:
             if aoff % ARENA_ALIGN:
                 raise McutoolError(f"{tw}: arena offset {aoff} is not a multiple of {ARENA_ALIGN}")
-            if aoff + nbytes > arena:
-                raise McutoolError(f"{tw}: arena offset {aoff} overruns the {arena}-byte arena")
+            if aoff > arena:
+                raise McutoolError(f"{tw}: arena offset {aoff} lies past the {arena}-byte arena")
             offsets[i] = aoff
         tensors.append(ir.Tensor(i, string(noff, f"tensor {i} name"), shape, dtype, quant, arr))
 
@@ -386,9 +376,6 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
             raise McutoolError(f"{ow} ({kind}): tensor index out of range in {list(io)}")
         if n_out < 1:
             raise McutoolError(f"{ow} ({kind}): op has no output")
-        for t in io:
-            if t >= 0 and tensors[t].data is None and t not in offsets:
-                raise McutoolError(f"{ow} ({kind}): activation tensor {t} has no arena offset")
         words = list(struct.unpack_from(f"<{n_words}i", ops_sec, io_end))
         op = ir.Op(k, kind, list(io[:n_in]), list(io[n_in:]))
         op.data = _decode_params(kind, words, data, f"{ow} ({kind})")
@@ -408,42 +395,71 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
         tflags = sec["TENSORS"][t * TENSOR_ENTRY + 2]
         if bool(tflags & T_INPUT) != (t in in_set) or bool(tflags & T_OUTPUT) != (t in out_set):
             raise McutoolError(f"{where}: tensor {t}: input/output flags disagree with the IO section")
-    for t in io:
-        if t not in offsets:
-            raise McutoolError(f"{where}: graph input/output tensor {t} has no arena offset")
-
-    sc = sec["SCHEDULE"]
-    if len(sc) < 4:
-        raise McutoolError(f"{where}: SCHEDULE section too short")
-    (n_steps,) = struct.unpack_from("<I", sc, 0)
-    if len(sc) < 4 + 4 * n_steps:
-        raise McutoolError(f"{where}: SCHEDULE holds fewer than its {n_steps} steps")
-    steps = []
-    ready = set(io[:n_in]) | {t.index for t in tensors if t.is_const}
-    for s in range(n_steps):
-        kind, idx = struct.unpack_from("<HH", sc, 4 + 4 * s)
-        if kind != STEP_RUN_OP or idx >= n_ops:
-            raise McutoolError(f"{where}: schedule step {s} (kind {kind}, op {idx}) invalid")
-        if idx in steps:
-            raise McutoolError(f"{where}: schedule step {s} runs op {idx} a second time")
-        # Dataflow: an engine following the schedule must never read a tensor before it is written.
-        for t in ops[idx].inputs:
-            if t >= 0 and t not in ready:
-                raise McutoolError(f"{where}: schedule step {s} runs op {idx} before its input tensor {t} is computed")
-        ready.update(ops[idx].outputs)
-        steps.append(idx)
-    if len(steps) != n_ops:
-        raise McutoolError(f"{where}: the schedule runs {len(steps)} of {n_ops} ops")
-    missing = [t for t in io[n_in:] if t not in ready]
-    if missing:
-        raise McutoolError(f"{where}: graph output tensor {missing[0]} is never computed")
     graph = ir.Graph(string(0, "graph name"), tensors, ops, list(io[:n_in]), list(io[n_in:]))
-    return graph, Plan(arena, offsets, steps)
+    plan = planrec.decode(sec["SCHEDULE"], sec["BUFFERS"], sec["PLAN"], arena, where)
+    _check_plan(graph, plan, offsets, where)
+    from ..plan.assemble import liveness
+
+    liveness(graph, plan)
+    return graph, plan
 
 
-def scheduled(graph: ir.Graph, plan: Plan) -> ir.Graph:
-    """The graph with its ops in the order the plan runs them (what an executor walks)."""
-    return ir.Graph(graph.name, graph.tensors, [graph.ops[i] for i in plan.steps], graph.inputs, graph.outputs)
+def _check_plan(graph: ir.Graph, plan: Plan, offsets: dict, where: str) -> None:
+    """What an engine following the plan relies on: every step names real ops, windows and
+    buffers, and no op reads a tensor before some step has started writing it."""
+    n_t, n_ops = len(graph.tensors), len(graph.ops)
+    bufs = plan.buffers
+    for key, b in bufs.items():
+        if key >= n_t:
+            raise McutoolError(f"{where}: a buffer names tensor {key}, but the image has {n_t}")
+        if key >= 0 and offsets.get(key, b.offset) != b.offset:
+            raise McutoolError(f"{where}: tensor {key}: arena offset {offsets[key]} disagrees with its buffer at {b.offset}")
+    for t in plan.device_inputs + plan.device_outputs:
+        if not 0 <= t < n_t or t not in bufs:
+            raise McutoolError(f"{where}: device input/output tensor {t} has no buffer")
+    ready = set(plan.device_inputs) | {t.index for t in graph.tensors if t.is_const} | set(graph.inputs)
+    seen = set()
+    for i, s in enumerate(plan.steps):
+        sw = f"{where}: step {i} ({s.kind})"
+        if s.kind == INPUT:
+            if s.op not in plan.device_inputs:
+                raise McutoolError(f"{sw}: tensor {s.op} is not a device input")
+            shape = graph.t(s.op).shape
+            if len(shape) != 4 or not (s.r0 < s.r1 <= shape[1] and s.c0 < s.c1 <= shape[2]):
+                raise McutoolError(f"{sw}: rows [{s.r0}, {s.r1}) x columns [{s.c0}, {s.c1}) outside tensor {s.op}")
+            continue
+        if not 0 <= s.op < n_ops:
+            raise McutoolError(f"{sw}: op {s.op} out of range")
+        op = graph.ops[s.op]
+        members = [op] + ([graph.ops[s.fused]] if s.fused >= 0 else [])
+        if s.fused >= 0:
+            if not (s.kind == WINDOW and 0 <= s.fused < n_ops and graph.ops[s.fused].kind == "DEPTHWISE_CONV_2D"
+                    and graph.ops[s.fused].outputs[0] == op.inputs[0]):
+                raise McutoolError(f"{sw}: fused op {s.fused} is not the depthwise conv feeding op {s.op}")
+        for m in members[::-1]:
+            for t in m.inputs:
+                if t >= 0 and t not in ready:
+                    raise McutoolError(f"{sw}: op {s.op} reads tensor {t} before any step computes it")
+                if s.kind in (RUN, WINDOW) and t >= 0 and not graph.t(t).is_const and t not in bufs:
+                    raise McutoolError(f"{sw}: op {s.op} reads tensor {t}, which has no buffer")
+            ready.update(m.outputs)
+        if s.kind in (RUN, WINDOW) and op.outputs[0] not in bufs:
+            raise McutoolError(f"{sw}: op {s.op} writes tensor {op.outputs[0]}, which has no buffer")
+        if s.kind == WINDOW:
+            shape = graph.t(op.outputs[0]).shape
+            if len(shape) != 4 or not (s.r0 < s.r1 <= shape[1] and s.c0 < s.c1 <= shape[2]):
+                raise McutoolError(f"{sw}: window rows [{s.r0}, {s.r1}) x columns [{s.c0}, {s.c1}) outside the output")
+            if s.patch >= len(plan.col_origin):
+                raise McutoolError(f"{sw}: patch {s.patch} has no column origins")
+        if s.inplace and (s.kind != RUN or bufs[op.outputs[0]].alias_of != op.inputs[0]):
+            raise McutoolError(f"{sw}: in-place op {s.op} does not alias its input")
+        seen.update(m_ for m_ in [s.op, s.fused] if m_ >= 0)
+    if len(seen) != n_ops:
+        missing = sorted(set(range(n_ops)) - seen)
+        raise McutoolError(f"{where}: the schedule never runs op {missing[0]} ({len(seen)} of {n_ops} ops run)")
+    for t in graph.outputs:
+        if t not in ready:
+            raise McutoolError(f"{where}: graph output tensor {t} is never computed")
 
 
 def read_image(path: str | os.PathLike) -> ir.Graph:
@@ -453,4 +469,4 @@ def read_image(path: str | os.PathLike) -> ir.Graph:
             buf = f.read()
     except OSError as e:
         raise McutoolError(f"{path}: cannot read: {e.strerror}") from None
-    return scheduled(*unpack(buf, where=path))
+    return unpack(buf, where=path)

@@ -58,42 +58,49 @@ def build(low: Lowered, stage_steps: list[Step], stage_buffers: dict[int, Buffer
             b.alias_of = op.inputs[0]
             buffers[out] = b
             if op.kind == "DEPTHWISE_CONV_2D":
+                # one output channel plane, computed aside before it overwrites its input
                 y = g.t(out)
                 scratch.append(Buffer(-1 - len(steps), FULL, 1, 1, y.shape[1] * y.shape[2]))
         else:
             buffers.setdefault(out, full_buffer(g, out))
         steps.append(step)
     steps += [Step(POST, p) for p in low.post]
-
-    _liveness(g, steps, buffers, low, users)
     for s in scratch:
-        at = -1 - s.tensor
-        s.live = [(at, at)]
-    # An in-place output shares its input's bytes: one region live over both.
-    roots = [b for b in buffers.values() if b.alias_of < 0]
-    for b in buffers.values():
-        if b.alias_of >= 0:
-            root = buffers[b.alias_of]
-            while root.alias_of >= 0:
-                root = buffers[root.alias_of]
-            root.live = [(min(root.live[0][0], b.live[0][0]), max(root.live[-1][1], b.live[-1][1]))]
-    arena = allocate(roots + scratch)
-    for b in buffers.values():
-        if b.alias_of >= 0:
-            root = buffers[b.alias_of]
-            while root.alias_of >= 0:
-                root = buffers[root.alias_of]
-            b.offset = root.offset
-    plan = Plan(strategy, steps, buffers, arena_bytes=arena, split=split,
+        buffers[s.tensor] = s
+    plan = Plan(strategy, steps, buffers, split=split,
                 device_inputs=list(low.device_inputs), device_outputs=list(low.device_outputs), **meta)
+    roots = liveness(g, plan)
+    plan.arena_bytes = allocate(roots)
+    for b in buffers.values():
+        if b.alias_of >= 0:
+            b.offset = _root(buffers, b).offset
     plan.base_macs = sum(op_macs(g, g.ops[p]) for p in dev)
-    if not plan.macs:
-        plan.macs = plan.base_macs if strategy == "layer" else plan.macs
-    plan.scratch_bytes = 0  # scratch lives inside the arena, as buffers of one step
+    plan.macs = plan.base_macs
     return plan
 
 
-def _liveness(g: Graph, steps: list[Step], buffers: dict[int, Buffer], low: Lowered, users) -> None:
+def _root(buffers: dict, b: Buffer) -> Buffer:
+    while b.alias_of >= 0:
+        b = buffers[b.alias_of]
+    return b
+
+
+def liveness(g: Graph, plan: Plan) -> list[Buffer]:
+    """Set every buffer's live intervals from the steps; returns the buffers that own bytes
+    (an in-place output shares its input's bytes: one region, live over both)."""
+    _liveness(g, plan.steps, plan.buffers, plan.device_inputs, plan.device_outputs)
+    for key, b in plan.buffers.items():
+        if key < 0:  # a step's scratch: live during that step only
+            b.live = [(-1 - key, -1 - key)]
+    roots = [b for b in plan.buffers.values() if b.alias_of < 0]
+    for b in plan.buffers.values():
+        if b.alias_of >= 0:
+            root = _root(plan.buffers, b)
+            root.live = [(min(root.live[0][0], b.live[0][0]), max(root.live[-1][1], b.live[-1][1]))]
+    return roots
+
+
+def _liveness(g: Graph, steps: list[Step], buffers: dict[int, Buffer], device_inputs, device_outputs) -> None:
     """Each buffer live from the first step that touches it to the last; per patch for
     buffers that the plan refills every patch (Buffer.live preset to 'per_patch')."""
     per_patch = {t for t, b in buffers.items() if b.live == "per_patch"}
@@ -105,7 +112,7 @@ def _liveness(g: Graph, steps: list[Step], buffers: dict[int, Buffer], low: Lowe
 
     last = len(steps) - 1
     first_device = next((i for i, s in enumerate(steps) if s.kind != PRE), 0)
-    for t in low.device_inputs:
+    for t in device_inputs:
         mark(t, first_device)
     for i, s in enumerate(steps):
         if s.kind == INPUT:
@@ -117,9 +124,11 @@ def _liveness(g: Graph, steps: list[Step], buffers: dict[int, Buffer], low: Lowe
                 if t >= 0 and not g.t(t).is_const:
                     mark(t, i, s.patch)
             mark(op.outputs[0], i, s.patch)
-    for t in low.device_outputs:
+    for t in device_outputs:
         mark(t, last)
     for t, b in buffers.items():
+        if t < 0:
+            continue
         spans = touch.get(t, {0: [first_device]})
         b.live = sorted((min(v), max(v)) for v in spans.values())
 

@@ -14,7 +14,7 @@ from ..errors import McutoolError
 from . import assemble
 from .lower import Lowered, consumers
 from .model import FULL, INPUT, PIXEL, RING, WINDOW, Buffer, Plan, Step
-from .windows import in_range, streamable
+from .windows import streamable
 
 
 def stage_ops(low: Lowered, split: int) -> list[int]:
@@ -85,20 +85,36 @@ def plan_stream(low: Lowered, split: int, band: int = 1, input_band: int = 1, st
     done = {p: 0 for p in nodes}
     cap = {t: 0 for t in H}
 
-    def act_inputs(p):
-        return [t for t in g.ops[head[p]].inputs if t >= 0 and not g.t(t).is_const]
+    from .windows import geometry
 
-    def need_hi(p, e):  # rows of each input needed for output rows [0, e)
-        return [(t, in_range(g, g.ops[head[p]], 0, 0, e, H[t])[1]) for t in act_inputs(p)]
+    # Per node, per input tensor: (tensor, stride, effective kernel, pad before, height);
+    # the window arithmetic below is the hot loop of planning, so it is inlined.
+    reads = {}
+    for p in nodes:
+        hop = g.ops[head[p]]
+        s_, k_, p_ = geometry(g, hop, 0)
+        reads[p] = [(t, s_, k_, p_, H[t]) for t in hop.inputs if t >= 0 and not g.t(t).is_const]
+    readers = {}  # tensor -> [(node, stride, keff, pad)] of stage consumers
+    for p in ops:
+        n = node_of[p]
+        s_, k_, p_ = geometry(g, g.ops[p], 0)
+        for t in g.ops[p].inputs:
+            if t in H:
+                readers.setdefault(t, []).append((n, s_, k_, p_))
+    out_h = {p: H[g.ops[p].outputs[0]] for p in nodes}
+
+    def ready(p, e):  # can output rows [0, e) be computed from what is available?
+        for t, s_, k_, p_, h in reads[p]:
+            if avail[t] < min(h, (e - 1) * s_ - p_ + k_):
+                return False
+        return True
 
     def first_needed(t):  # lowest row of t any stage consumer will still read
         lo = H[t]
-        for u in users.get(t, []):
-            if u not in in_stage:
-                continue
-            n = node_of[u]
-            if done[n] < g.t(g.ops[n].outputs[0]).shape[1]:
-                lo = min(lo, in_range(g, g.ops[u], 0, done[n], done[n] + 1, H[t])[0])
+        for n, s_, k_, p_ in readers.get(t, ()):
+            d = done[n]
+            if d < out_h[n]:
+                lo = min(lo, max(0, d * s_ - p_))
         return lo
 
     steps: list[Step] = []
@@ -106,13 +122,13 @@ def plan_stream(low: Lowered, split: int, band: int = 1, input_band: int = 1, st
     remaining = len(nodes)
     while remaining:
         for p in order:
-            out = g.ops[p].outputs[0]
-            h = H[out]
+            h = out_h[p]
             d = done[p]
-            if d >= h or any(avail[t] < hi for t, hi in need_hi(p, d + 1)):
+            if d >= h or not ready(p, d + 1):
                 continue
+            out = g.ops[p].outputs[0]
             e = d + 1
-            while e < h and e - d < band and all(avail[t] >= hi for t, hi in need_hi(p, e + 1)):
+            while e < h and e - d < band and ready(p, e + 1):
                 e += 1
             steps.append(Step(WINDOW, p, d, e, 0, g.t(out).shape[2], fused=fused.get(p, -1)))
             done[p] = e

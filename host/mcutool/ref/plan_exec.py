@@ -196,9 +196,10 @@ def run_plan(graph: Graph, plan: Plan, inputs: list[np.ndarray], poison_seed: in
                 xs = [None if t < 0 else graph.t(t).data if graph.t(t).is_const else _read_full(graph, arena, t) for t in op.inputs]
                 y = kernel(op.kind)[1](op, xs, yt.shape)
             arena.write(op.outputs[0], y.reshape((1,) + y.shape[1:]) if len(yt.shape) == 4 else y, 0, 0)
-        for t in ends.get(i, []):
-            if t not in plan.device_outputs:
-                arena.kill(t)
+        if i < len(plan.steps) - 1:  # after the last step the outputs are read back
+            for t in ends.get(i, []):
+                if t not in plan.device_outputs:
+                    arena.kill(t)
     outs = []
     for t in graph.outputs:
         outs.append(host[t] if t in host else _read_full(graph, arena, t))

@@ -1,0 +1,124 @@
+"""The plan's three sections of the flash image: SCHEDULE, BUFFERS and PLAN.
+
+Layouts (little-endian; docs/flash-image.md is the specification):
+  SCHEDULE  u32 n, then n steps of 16 bytes:
+            u8 kind, u8 flags (bit 0 in place), i16 op, u16 r0, r1, c0, c1, u16 patch, i16 fused
+  BUFFERS   u32 n, then n buffers of 24 bytes:
+            i16 key (a tensor, or -1-step for a step's scratch), u8 kind, u8 0,
+            u16 rows, u16 width, u16 channels, i16 alias_of, u32 offset, u32 size, u32 0
+  PLAN      u8 strategy, u8 halo, u16 split, u16 grid rows, u16 grid cols, u32 flags (bit 0
+            streamed input), u64 macs, u64 base_macs,
+            u16 n device inputs, u16 n device outputs, i16 each; u16 n patches, then per
+            patch u16 count and count x (u16 tensor, u16 first column).
+"""
+from __future__ import annotations
+
+import struct
+
+from ..errors import McutoolError
+from ..plan.model import FULL, INPUT, PIXEL, POST, PRE, RING, RUN, WINDOW, Buffer, Plan, Step
+
+STEP_KINDS = {RUN: 1, WINDOW: 2, INPUT: 3, PRE: 4, POST: 5}
+STEP_NAMES = {v: k for k, v in STEP_KINDS.items()}
+BUF_KINDS = {FULL: 0, RING: 1, PIXEL: 2}
+BUF_NAMES = {v: k for k, v in BUF_KINDS.items()}
+STRATEGIES = ("layer", "stream", "patch")
+HALOS = ("none", "cache", "recompute")
+_STEP = struct.Struct("<BBhHHHHHh")
+_BUF = struct.Struct("<hBBHHHhIII")
+_PLAN = struct.Struct("<BBHHHIQQ")
+assert _STEP.size == 16 and _BUF.size == 24 and _PLAN.size == 28
+
+U16 = 0xFFFF
+
+
+def _u16(v: int, what: str) -> int:
+    if not 0 <= v <= U16:
+        raise McutoolError(f"{what} {v} does not fit the image's 16-bit field")
+    return v
+
+
+def encode(plan: Plan) -> tuple[bytes, bytes, bytes]:
+    steps = bytearray(struct.pack("<I", len(plan.steps)))
+    for i, s in enumerate(plan.steps):
+        steps += _STEP.pack(STEP_KINDS[s.kind], 1 if s.inplace else 0, s.op,
+                            *(_u16(v, f"step {i} window bound") for v in (s.r0, s.r1, s.c0, s.c1)),
+                            _u16(s.patch, "patch"), s.fused)
+    bufs = bytearray(struct.pack("<I", len(plan.buffers)))
+    for key in sorted(plan.buffers):
+        b = plan.buffers[key]
+        if not -0x8000 <= key < 0x8000:
+            raise McutoolError(f"buffer key {key} does not fit the image's 16-bit field")
+        bufs += _BUF.pack(key, BUF_KINDS[b.kind], 0, _u16(b.rows, "buffer rows"), _u16(b.width, "buffer width"),
+                          _u16(b.channels, "buffer channels"), b.alias_of, b.offset, b.size, 0)
+    head = _PLAN.pack(STRATEGIES.index(plan.strategy), HALOS.index(plan.halo), _u16(plan.split, "split"),
+                      _u16(plan.grid[0], "grid"), _u16(plan.grid[1], "grid"), 1 if plan.streamed_input else 0,
+                      plan.macs, plan.base_macs)
+    ins, outs = plan.device_inputs, plan.device_outputs
+    head += struct.pack(f"<HH{len(ins)}h{len(outs)}h", len(ins), len(outs), *ins, *outs)
+    head += struct.pack("<H", len(plan.col_origin))
+    for origins in plan.col_origin:
+        head += struct.pack("<H", len(origins))
+        for t in sorted(origins):
+            head += struct.pack("<HH", t, _u16(origins[t], "column origin"))
+    return bytes(steps), bytes(bufs), bytes(head)
+
+
+class _Reader:
+    def __init__(self, buf: bytes, section: str, where: str):
+        self.buf, self.pos, self.section, self.where = buf, 0, section, where
+
+    def take(self, fmt: str):
+        s = struct.Struct(fmt)
+        if self.pos + s.size > len(self.buf):
+            raise McutoolError(f"{self.where}: {self.section} section too short")
+        v = s.unpack_from(self.buf, self.pos)
+        self.pos += s.size
+        return v
+
+
+def decode(sched: bytes, bufs: bytes, head: bytes, arena_bytes: int, where: str) -> Plan:
+    r = _Reader(sched, "SCHEDULE", where)
+    (n,) = r.take("<I")
+    if n > len(sched) // _STEP.size:
+        raise McutoolError(f"{where}: SCHEDULE holds fewer than its {n} steps")
+    steps = []
+    for i in range(n):
+        kind, flags, op, r0, r1, c0, c1, patch, fused = r.take(_STEP.format)
+        if kind not in STEP_NAMES or flags & ~1:
+            raise McutoolError(f"{where}: schedule step {i}: kind {kind} / flags {flags} invalid")
+        steps.append(Step(STEP_NAMES[kind], op, r0, r1, c0, c1, patch, bool(flags & 1), fused))
+    r = _Reader(bufs, "BUFFERS", where)
+    (n,) = r.take("<I")
+    if n > len(bufs) // _BUF.size:
+        raise McutoolError(f"{where}: BUFFERS holds fewer than its {n} buffers")
+    buffers = {}
+    for i in range(n):
+        key, kind, z0, rows, width, ch, alias, off, size, z1 = r.take(_BUF.format)
+        if kind not in BUF_NAMES or z0 or z1:
+            raise McutoolError(f"{where}: buffer {i}: kind {kind} invalid or reserved fields set")
+        b = Buffer(key, BUF_NAMES[kind], rows, width, ch, off, [], alias)
+        if key in buffers:
+            raise McutoolError(f"{where}: buffer {i}: a second buffer for {key}")
+        if b.size != size or off + size > arena_bytes or (b.kind == RING and rows < 1):
+            raise McutoolError(f"{where}: buffer {i} (tensor {key}): {rows}x{width}x{ch} at {off} (+{size}) "
+                               f"does not fit the {arena_bytes}-byte arena")
+        buffers[key] = b
+    for key, b in buffers.items():
+        if b.alias_of >= 0 and (b.alias_of not in buffers or b.alias_of == key):
+            raise McutoolError(f"{where}: buffer of tensor {key} aliases {b.alias_of}, which has no buffer")
+    r = _Reader(head, "PLAN", where)
+    strat, halo, split, gn, gm, flags, macs, base = r.take(_PLAN.format)
+    if strat >= len(STRATEGIES) or halo >= len(HALOS) or flags & ~1:
+        raise McutoolError(f"{where}: PLAN strategy {strat} / halo {halo} / flags {flags} invalid")
+    n_in, n_out = r.take("<HH")
+    io = r.take(f"<{n_in + n_out}h") if n_in + n_out else ()
+    (n_patches,) = r.take("<H")
+    origins = []
+    for _ in range(n_patches):
+        (cnt,) = r.take("<H")
+        pairs = r.take(f"<{2 * cnt}H") if cnt else ()
+        origins.append({pairs[2 * k]: pairs[2 * k + 1] for k in range(cnt)})
+    return Plan(STRATEGIES[strat], steps, buffers, arena_bytes=arena_bytes, col_origin=origins or [{}],
+                split=split, grid=(gn, gm), halo=HALOS[halo], macs=macs, base_macs=base,
+                device_inputs=list(io[:n_in]), device_outputs=list(io[n_in:]), streamed_input=bool(flags & 1))

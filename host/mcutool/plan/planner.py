@@ -1,0 +1,97 @@
+"""Choose a plan for one model and one board: the strategies, the split point, the objective.
+
+Objectives:
+- no budget: the smallest peak SRAM whose MAC overhead stays within `max_overhead`;
+- a budget (a board's, or --sram-budget): the fewest MACs whose peak fits, then the
+  smallest peak among those.
+Candidates: layer by layer, and a streamed stage (cached halos) at every split point that
+could beat the best so far. A lower bound prunes the rest: no plan with that split can
+need less than its stage's whole outputs or its tail's largest single tensor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import McutoolError
+from ..ir import Graph
+from .assemble import layer_by_layer
+from .lower import Lowered, consumers, lower
+from .model import Plan
+from .stream import max_split, plan_stream
+
+HALO_CHOICES = ("auto", "cache", "recompute")
+
+
+@dataclass
+class Objective:
+    max_overhead: float = 0.05  # fraction of the model's MACs
+    budget: int | None = None  # bytes of SRAM
+    halo: str = "auto"
+
+
+@dataclass
+class Choice:
+    lowered: Lowered
+    plan: Plan
+    candidates: list = field(default_factory=list)  # (strategy, split, peak, overhead) of every plan tried
+
+    @property
+    def fits(self):
+        return None if self.budget is None else self.plan.peak_sram_bytes <= self.budget
+
+    budget: int | None = None
+
+
+def _lower_bound(low: Lowered, split: int) -> int:
+    g = low.graph
+    dev = low.device_ops
+    stage = set(dev[:split])
+    users = consumers(g)
+    outs = 0
+    for p in dev[:split]:
+        t = g.ops[p].outputs[0]
+        if t in low.device_outputs or any(u not in stage for u in users.get(t, [])):
+            outs += g.t(t).nbytes
+    tail = 0
+    for p in dev[split:]:
+        op = g.ops[p]
+        tail = max([tail, g.t(op.outputs[0]).nbytes] + [t.nbytes for t in g.activation_inputs(op)])
+    return max(outs, tail)
+
+
+def _better(a: Plan, b: Plan | None, obj: Objective) -> bool:
+    if b is None:
+        return True
+    if obj.budget is not None:
+        fa, fb = a.peak_sram_bytes <= obj.budget, b.peak_sram_bytes <= obj.budget
+        if fa != fb:
+            return fa
+        if fa:
+            return (a.macs, a.peak_sram_bytes) < (b.macs, b.peak_sram_bytes)
+        return (a.peak_sram_bytes, a.macs) < (b.peak_sram_bytes, b.macs)
+    oa, ob = a.mac_overhead <= obj.max_overhead + 1e-12, b.mac_overhead <= obj.max_overhead + 1e-12
+    if oa != ob:
+        return oa
+    return (a.peak_sram_bytes, a.macs) < (b.peak_sram_bytes, b.macs)
+
+
+def choose(graph: Graph, obj: Objective | None = None) -> Choice:
+    obj = obj or Objective()
+    if obj.halo not in HALO_CHOICES:
+        raise McutoolError(f"--halo must be one of {', '.join(HALO_CHOICES)}, got {obj.halo}")
+    low = lower(graph)
+    best = layer_by_layer(low)
+    tried = [("layer", 0, best.peak_sram_bytes, 0.0)]
+    if obj.halo in ("auto", "cache"):
+        splits = sorted(range(1, max_split(low) + 1), key=lambda s: (_lower_bound(low, s), s))
+        for s in splits:
+            if _lower_bound(low, s) >= best.peak_sram_bytes and obj.budget is None:
+                break
+            p = plan_stream(low, s)
+            tried.append(("stream", s, p.peak_sram_bytes, p.mac_overhead))
+            if _better(p, best, obj):
+                best = p
+            if obj.budget is not None and best.peak_sram_bytes <= obj.budget and best.mac_overhead == 0:
+                break  # nothing can have fewer MACs than the model itself
+    choice = Choice(low, best, tried, obj.budget)
+    return choice
