@@ -90,7 +90,7 @@ def test_verify_json(models):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["max_abs_diff"] == 0 and d["inputs"] == 3 and d["reference"] == "tflm"
-    assert d["engines"] == ["ref", "ref-image"]
+    assert d["engines"] == ["ref", "ref-plan", "ref-image"]
 
 
 # ---- bad input: one line, exit 2, nothing written --------------------------------------
@@ -177,3 +177,48 @@ def test_verify_needs_tflite(models, tmp_path):
     out = tmp_path / "pd.mcu"
     mcutool("convert", models / "person_detect.tflite", "-o", out)
     _one_line_error(mcutool("verify", out), "verify needs the .tflite")
+
+
+# ---- plan, bench -----------------------------------------------------------------------
+
+
+def test_plan_json_and_plot(models, tmp_path):
+    png = tmp_path / "mem.png"
+    r = mcutool("plan", models / "person_detect.tflite", "--json", "--plot", png)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    for k in ("layer_peak_bytes", "peak_sram_bytes", "macs", "mac_overhead", "split", "patches", "halo", "fits"):
+        assert k in d
+    assert d["layer_peak_bytes"] == 55296 and d["peak_sram_bytes"] <= 21316 and d["mac_overhead"] <= 0.05
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plan_text_and_budget(models):
+    r = mcutool("plan", models / "fomo_mask_int8.tflite", "--board", "esp32")
+    assert r.returncode == 0, r.stderr
+    assert "planned peak" in r.stdout and "fits" in r.stdout
+    r = mcutool("plan", models / "fomo_mask_int8.tflite", "--halo", "recompute", "--max-overhead", "1", "--json")
+    d = json.loads(r.stdout)
+    assert d["mac_overhead"] <= 0.01
+
+
+def test_convert_reports_the_plans_peak(models, tmp_path):
+    out = tmp_path / "m.mcu"
+    d = json.loads(mcutool("convert", models / "mcunet_vww1.tflite", "-o", out, "--json").stdout)
+    p = json.loads(mcutool("plan", models / "mcunet_vww1.tflite", "--json").stdout)
+    assert d["peak_sram_bytes"] == p["peak_sram_bytes"] and d["split"] == p["split"]
+    r = mcutool("run", out, "--input", models / "images" / "person_crop.png", "--json")
+    assert r.returncode == 0, r.stderr
+    want = mcutool("run", models / "mcunet_vww1.tflite", "--input", models / "images" / "person_crop.png", "--json")
+    assert json.loads(r.stdout)["outputs"] == json.loads(want.stdout)["outputs"]
+
+
+def test_bench_memory(models):
+    r = mcutool("bench", "--memory", "person_detect", "fomo_mask_int8", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["memory"]
+    pd = rows[0]
+    assert pd["model"] == "person_detect" and pd["tflm_arena_bytes"] == 85264
+    assert pd["peak_sram_bytes"] <= 21316 and pd["ratio_tflm"] >= 4
+    r = mcutool("bench", "--memory", "person_detect")
+    assert "TFLM arena" in r.stdout and "person_detect" in r.stdout

@@ -190,3 +190,53 @@ def test_budget_objective(models):
     assert c.fits and c.plan.peak_sram_bytes <= 64 * 1024 and c.plan.mac_overhead == 0
     c = choose(g, Objective(budget=10_000))
     assert c.fits is False  # nothing fits: the smallest peak is returned, flagged
+
+
+def test_recompute_plan_bit_identical(models):
+    """--halo recompute: MCUNetV2 patches, every halo recomputed; outputs unchanged."""
+    for name in INT8_MODELS:
+        g = load_model(models / f"{name}.tflite")
+        c = choose(g, Objective(halo="recompute"))
+        assert c.plan.strategy in ("patch", "layer")
+        assert c.plan.mac_overhead <= 0.05
+        check_disjoint(_owned(c.plan))
+        xs = _inputs(g, 11)
+        _same(run_plan(c.lowered.graph, c.plan, xs), run(g, xs))
+
+
+@pytest.mark.parametrize("grid", [(2, 2), (3, 1), (1, 3), (4, 4), (3, 5)])
+def test_patch_grids_bit_identical(models, grid):
+    """Grids that do not divide the map, row-only and column-only grids, odd strides."""
+    from mcutool.plan.patches import plan_patches
+
+    g = load_model(models / "fomo_mask_int8.tflite")  # stride 2 on 96 -> 48 -> 24, asymmetric pads
+    low = lower(g)
+    xs = _inputs(g, 12)
+    want = run(g, xs)
+    for split in (3, 6, 11):
+        p = plan_patches(low, split, *grid)
+        assert p.mac_overhead > 0 or grid in ((3, 1), (1, 3))
+        check_disjoint(_owned(p))
+        _same(run_plan(low.graph, p, xs), want)
+
+
+def test_patches_inside_residual_blocks(models):
+    """A split inside a residual block (TinyEngine's generated code gets this wrong): the
+    stage has two tensors leaving it and is refused; every split the planner accepts is exact."""
+    from mcutool.errors import McutoolError
+    from mcutool.plan.patches import plan_patches
+
+    g = load_model(models / "mcunet_vww1.tflite")
+    low = lower(g)
+    xs = _inputs(g, 13)
+    want = run(g, xs)
+    refused = 0
+    for split in range(1, 16):
+        try:
+            p = plan_patches(low, split, 2, 2)
+        except McutoolError as e:
+            assert "one output tensor" in str(e)
+            refused += 1
+            continue
+        _same(run_plan(low.graph, p, xs), want)
+    assert refused > 0

@@ -18,7 +18,8 @@ from .. import ir
 from ..errors import McutoolError
 from ..ops import OPCODES, OPNAMES
 from ..plan.arena import ARENA_ALIGN
-from ..plan.model import INPUT, POST, PRE, RUN, WINDOW, Plan
+from ..plan.model import FULL, INPUT, PIXEL, POST, PRE, RING, RUN, WINDOW, Plan
+from ..plan.windows import SPATIAL, in_range, streamable
 from . import planrec
 from .opparams import BOOL, F32, I32, LAYOUTS
 
@@ -404,61 +405,195 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
     return graph, plan
 
 
+def _pixel_map(t: ir.Tensor):
+    """(H, W, C) of a 1xHxWxC map of one-byte elements (what windows and rings hold), else None."""
+    if len(t.shape) == 4 and t.shape[0] == 1 and ir.DTYPE_BYTES[t.dtype] == 1:
+        return t.shape[1:]
+    return None
+
+
+def _window_geometry(graph: ir.Graph, op: ir.Op) -> str | None:
+    """None if the window arithmetic of a streamable op has what it needs; else what is missing."""
+    for t in op.inputs:
+        if t >= 0 and not graph.t(t).is_const and len(graph.t(t).shape) != 4:
+            return f"input tensor {t} is not 4-D"
+    if op.kind in SPATIAL and (not op.inputs or op.inputs[0] < 0 or graph.t(op.inputs[0]).is_const):
+        return "no input map"
+    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        w = op.inputs[1] if len(op.inputs) > 1 else -1
+        if w < 0 or len(graph.t(w).shape) != 4:
+            return "no 4-D filter"
+    return None
+
+
 def _check_plan(graph: ir.Graph, plan: Plan, offsets: dict, where: str) -> None:
-    """What an engine following the plan relies on: every step names real ops, windows and
-    buffers, and no op reads a tensor before some step has started writing it."""
-    n_t, n_ops = len(graph.tensors), len(graph.ops)
+    """What an engine following the plan relies on: every step names real ops and windows,
+    every buffer holds what the steps read and write there, and no op reads a tensor before
+    some step has started making it (on the host for PRE/POST steps, on the device else)."""
+    n_t, n_ops, n_steps = len(graph.tensors), len(graph.ops), len(plan.steps)
     bufs = plan.buffers
-    for key, b in bufs.items():
+    for key in sorted(bufs):
+        b = bufs[key]
         if key >= n_t:
             raise McutoolError(f"{where}: a buffer names tensor {key}, but the image has {n_t}")
-        if key >= 0 and offsets.get(key, b.offset) != b.offset:
-            raise McutoolError(f"{where}: tensor {key}: arena offset {offsets[key]} disagrees with its buffer at {b.offset}")
+        if key < 0:
+            if -1 - key >= n_steps:
+                raise McutoolError(f"{where}: scratch buffer {key} belongs to step {-1 - key}, but the schedule has {n_steps} steps")
+            continue
+        t = graph.tensors[key]
+        if t.is_const:
+            raise McutoolError(f"{where}: tensor {key} is a constant, but has a buffer")
+        if offsets.get(key, NONE32) != b.offset:
+            raise McutoolError(f"{where}: tensor {key}: arena offset {offsets.get(key, NONE32)} disagrees with its buffer at {b.offset}")
+        hwc = _pixel_map(t)
+        nbytes = math.prod(t.shape) * ir.DTYPE_BYTES[t.dtype]
+        geo = (b.rows, b.width, b.channels)
+        if b.kind == FULL:
+            ok = geo == (hwc if hwc else (1, 1, nbytes))
+        elif b.kind == RING:
+            ok = hwc is not None and b.rows <= hwc[0] and b.width <= hwc[1] and b.channels == hwc[2]
+        else:
+            ok = hwc is not None and geo == (1, 1, hwc[2])
+        if not ok:
+            raise McutoolError(f"{where}: tensor {key} ({t.dtype} {t.shape}) does not fit its {b.kind} buffer of "
+                               f"{b.rows}x{b.width}x{b.channels}")
+    for t in sorted(offsets):
+        if t not in bufs:
+            raise McutoolError(f"{where}: tensor {t}: arena offset {offsets[t]}, but no buffer")
+    for p, origins in enumerate(plan.col_origin):
+        for t in sorted(origins):
+            if t >= n_t:
+                raise McutoolError(f"{where}: patch {p}: column origin of tensor {t}, but the image has {n_t}")
     for t in plan.device_inputs + plan.device_outputs:
         if not 0 <= t < n_t or t not in bufs:
             raise McutoolError(f"{where}: device input/output tensor {t} has no buffer")
-    ready = set(plan.device_inputs) | {t.index for t in graph.tensors if t.is_const} | set(graph.inputs)
-    seen = set()
+
+    def fits(sw: str, t: int, r0: int, r1: int, c0: int, c1: int, patch: int, verb: str) -> None:
+        """Rows [r0, r1) x columns [c0, c1) of tensor t lie inside its buffer."""
+        b = bufs[t]
+        o = plan.col_origin[patch].get(t, 0)
+        rows_ok = r1 - r0 <= b.rows if b.kind == RING else r1 <= b.rows
+        if c0 < o or c1 - o > b.width or not rows_ok:
+            raise McutoolError(f"{sw}: {verb} rows [{r0}, {r1}) x columns [{c0}, {c1}) of tensor {t}, outside its "
+                               f"{b.kind} buffer of {b.rows} rows x columns [{o}, {o + b.width})")
+
+    consts = {t.index for t in graph.tensors if t.is_const}
+    host = set(graph.inputs) | consts  # what the host holds: graph inputs, PRE and POST results
+    dev = set(plan.device_inputs) | consts  # what device steps may read
+    made_by_pre: set = set()
+    ran: dict = {}  # op -> (first step running it, whether that step runs it whole)
+    fused_outputs: set = set()
+    phases = {PRE: 0, POST: 2}
+    phase = 0
+    n_input = 0
     for i, s in enumerate(plan.steps):
         sw = f"{where}: step {i} ({s.kind})"
+        ph = phases.get(s.kind, 1)
+        if ph < phase:
+            raise McutoolError(f"{sw}: after a {('pre', 'device', 'post')[phase]} step; the order is PRE, device, POST")
+        phase = ph
+        if s.patch >= len(plan.col_origin):
+            raise McutoolError(f"{sw}: patch {s.patch} has no column origins")
         if s.kind == INPUT:
             if s.op not in plan.device_inputs:
                 raise McutoolError(f"{sw}: tensor {s.op} is not a device input")
             shape = graph.t(s.op).shape
             if len(shape) != 4 or not (s.r0 < s.r1 <= shape[1] and s.c0 < s.c1 <= shape[2]):
                 raise McutoolError(f"{sw}: rows [{s.r0}, {s.r1}) x columns [{s.c0}, {s.c1}) outside tensor {s.op}")
+            fits(sw, s.op, s.r0, s.r1, s.c0, s.c1, s.patch, "writes")
+            n_input += 1
             continue
         if not 0 <= s.op < n_ops:
             raise McutoolError(f"{sw}: op {s.op} out of range")
         op = graph.ops[s.op]
-        members = [op] + ([graph.ops[s.fused]] if s.fused >= 0 else [])
         if s.fused >= 0:
-            if not (s.kind == WINDOW and 0 <= s.fused < n_ops and graph.ops[s.fused].kind == "DEPTHWISE_CONV_2D"
-                    and graph.ops[s.fused].outputs[0] == op.inputs[0]):
+            dw = graph.ops[s.fused] if s.fused < n_ops else None
+            if not (s.kind == WINDOW and dw is not None and dw.kind == "DEPTHWISE_CONV_2D" and op.inputs
+                    and dw.outputs[0] == op.inputs[0]):
                 raise McutoolError(f"{sw}: fused op {s.fused} is not the depthwise conv feeding op {s.op}")
+            w = op.inputs[1] if len(op.inputs) > 1 else -1
+            if not (op.kind == "CONV_2D" and w >= 0 and graph.t(w).shape[1:3] == (1, 1) and op.data["stride"] == (1, 1)):
+                raise McutoolError(f"{sw}: op {s.op} ({op.kind}) is not a 1x1 stride-1 CONV_2D; it cannot take a fused op")
+        members = [op] + ([graph.ops[s.fused]] if s.fused >= 0 else [])
+        whole = s.kind != WINDOW
+        for m in [s.op, s.fused]:
+            if m < 0:
+                continue
+            if m in ran and (whole or ran[m][1]):
+                raise McutoolError(f"{sw}: op {m} already ran in step {ran[m][0]}")
+            ran.setdefault(m, (i, whole))
+        made = dev if s.kind in (RUN, WINDOW) else host
         for m in members[::-1]:
             for t in m.inputs:
-                if t >= 0 and t not in ready:
+                if t >= 0 and t not in made and not (s.kind == POST and t in plan.device_outputs):
                     raise McutoolError(f"{sw}: op {s.op} reads tensor {t} before any step computes it")
-                if s.kind in (RUN, WINDOW) and t >= 0 and not graph.t(t).is_const and t not in bufs:
+                if s.kind in (RUN, WINDOW) and t >= 0 and t not in consts and t not in bufs:
                     raise McutoolError(f"{sw}: op {s.op} reads tensor {t}, which has no buffer")
-            ready.update(m.outputs)
-        if s.kind in (RUN, WINDOW) and op.outputs[0] not in bufs:
-            raise McutoolError(f"{sw}: op {s.op} writes tensor {op.outputs[0]}, which has no buffer")
+            made.update(m.outputs)
+            if s.kind == PRE:
+                made_by_pre.update(m.outputs)
+        out = op.outputs[0]
+        if s.kind in (RUN, WINDOW) and out not in bufs:
+            raise McutoolError(f"{sw}: op {s.op} writes tensor {out}, which has no buffer")
+        if s.kind == RUN:
+            for t in [t for t in op.inputs if t >= 0 and t not in consts] + [out]:
+                if bufs[t].kind != FULL:
+                    raise McutoolError(f"{sw}: op {s.op} runs whole, but tensor {t} has a {bufs[t].kind} buffer")
         if s.kind == WINDOW:
-            shape = graph.t(op.outputs[0]).shape
-            if len(shape) != 4 or not (s.r0 < s.r1 <= shape[1] and s.c0 < s.c1 <= shape[2]):
+            for m in members:
+                why = streamable(graph, m) or _window_geometry(graph, m)
+                if why:
+                    raise McutoolError(f"{sw}: op {m.index} ({m.kind}) cannot run in windows: {why}")
+            shape = graph.t(out).shape
+            if not (s.r0 < s.r1 <= shape[1] and s.c0 < s.c1 <= shape[2]):
                 raise McutoolError(f"{sw}: window rows [{s.r0}, {s.r1}) x columns [{s.c0}, {s.c1}) outside the output")
-            if s.patch >= len(plan.col_origin):
-                raise McutoolError(f"{sw}: patch {s.patch} has no column origins")
-        if s.inplace and (s.kind != RUN or bufs[op.outputs[0]].alias_of != op.inputs[0]):
-            raise McutoolError(f"{sw}: in-place op {s.op} does not alias its input")
-        seen.update(m_ for m_ in [s.op, s.fused] if m_ >= 0)
-    if len(seen) != n_ops:
-        missing = sorted(set(range(n_ops)) - seen)
-        raise McutoolError(f"{where}: the schedule never runs op {missing[0]} ({len(seen)} of {n_ops} ops run)")
+            if bufs[out].kind == PIXEL:
+                raise McutoolError(f"{sw}: op {s.op} writes tensor {out} into a pixel buffer")
+            fits(sw, out, s.r0, s.r1, s.c0, s.c1, s.patch, "writes")
+            for m in members:
+                for t in m.inputs:
+                    if t < 0 or t in consts or (s.fused >= 0 and m is op and t == members[1].outputs[0]):
+                        continue
+                    h, w = graph.t(t).shape[1:3]
+                    (y0, y1), (x0, x1) = in_range(graph, m, 0, s.r0, s.r1, h), in_range(graph, m, 1, s.c0, s.c1, w)
+                    fits(sw, t, y0, y1, x0, x1, s.patch, "reads")
+            if s.fused >= 0:
+                t = members[1].outputs[0]
+                if bufs[t].kind != PIXEL:
+                    raise McutoolError(f"{sw}: fused op {s.fused} writes tensor {t}, which has a {bufs[t].kind} buffer, not a pixel one")
+                fused_outputs.add(t)
+        if s.inplace:
+            if s.kind != RUN or not op.inputs or op.inputs[0] < 0 or bufs[out].alias_of != op.inputs[0]:
+                raise McutoolError(f"{sw}: in-place op {s.op} does not alias its input")
+            dw_ok = op.kind == "DEPTHWISE_CONV_2D" and op.data["depth_multiplier"] == 1
+            if not (dw_ok or op.kind == "RESHAPE"):
+                raise McutoolError(f"{sw}: op {s.op} ({op.kind}) cannot overwrite its input in place")
+            if dw_ok:
+                need = math.prod(graph.t(out).shape[1:3])
+                scratch = bufs.get(-1 - i)
+                if scratch is None or scratch.kind != FULL or scratch.size < need:
+                    raise McutoolError(f"{sw}: in-place op {s.op} needs a scratch buffer (key {-1 - i}) of {need} bytes")
+    for key in sorted(k for k in bufs if k < 0):
+        s = plan.steps[-1 - key]
+        if not (s.kind == RUN and s.inplace and graph.ops[s.op].kind == "DEPTHWISE_CONV_2D"):
+            raise McutoolError(f"{where}: scratch buffer {key}: step {-1 - key} is not an in-place depthwise RUN")
+    for t in sorted(bufs):
+        if bufs[t].kind == PIXEL and t not in fused_outputs:
+            raise McutoolError(f"{where}: tensor {t} has a pixel buffer, but no step fuses the op making it")
+    if plan.streamed_input != (n_input > 0):
+        raise McutoolError(f"{where}: PLAN says the input is {'' if plan.streamed_input else 'not '}streamed, "
+                           f"but the schedule has {n_input} INPUT steps")
+    for t in plan.device_inputs:
+        if t not in graph.inputs and t not in made_by_pre:
+            raise McutoolError(f"{where}: device input tensor {t} is neither a graph input nor made by a PRE step")
+    for t in plan.device_outputs:
+        if t not in dev:
+            raise McutoolError(f"{where}: device output tensor {t} is never computed")
+    if len(ran) != n_ops:
+        missing = sorted(set(range(n_ops)) - set(ran))
+        raise McutoolError(f"{where}: the schedule never runs op {missing[0]} ({len(ran)} of {n_ops} ops run)")
     for t in graph.outputs:
-        if t not in ready:
+        if t not in host and t not in plan.device_outputs:
             raise McutoolError(f"{where}: graph output tensor {t} is never computed")
 
 

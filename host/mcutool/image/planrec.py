@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import McutoolError
+from ..plan.arena import ARENA_ALIGN
 from ..plan.model import FULL, INPUT, PIXEL, POST, PRE, RING, RUN, WINDOW, Buffer, Plan, Step
 
 STEP_KINDS = {RUN: 1, WINDOW: 2, INPUT: 3, PRE: 4, POST: 5}
@@ -100,13 +101,34 @@ def decode(sched: bytes, bufs: bytes, head: bytes, arena_bytes: int, where: str)
         b = Buffer(key, BUF_NAMES[kind], rows, width, ch, off, [], alias)
         if key in buffers:
             raise McutoolError(f"{where}: buffer {i}: a second buffer for {key}")
-        if b.size != size or off + size > arena_bytes or (b.kind == RING and rows < 1):
+        if b.size != size:
+            raise McutoolError(f"{where}: buffer {i} (tensor {key}): size {size} is not {rows}x{width}x{ch}")
+        if off + size > arena_bytes:
             raise McutoolError(f"{where}: buffer {i} (tensor {key}): {rows}x{width}x{ch} at {off} (+{size}) "
                                f"does not fit the {arena_bytes}-byte arena")
+        if off % ARENA_ALIGN:
+            raise McutoolError(f"{where}: buffer {i} (tensor {key}): offset {off} is not a multiple of {ARENA_ALIGN}")
+        if b.kind == RING and rows < 1:
+            raise McutoolError(f"{where}: buffer {i} (tensor {key}): a ring of {rows} rows")
         buffers[key] = b
     for key, b in buffers.items():
-        if b.alias_of >= 0 and (b.alias_of not in buffers or b.alias_of == key):
+        if b.alias_of != -1 and (b.alias_of < 0 or b.alias_of not in buffers or b.alias_of == key):
             raise McutoolError(f"{where}: buffer of tensor {key} aliases {b.alias_of}, which has no buffer")
+    rooted: set = set()  # buffers known to lead to one that owns its bytes
+    for key, b in buffers.items():
+        # An alias shares its target's bytes: same start, no byte beyond the target's end;
+        # following alias_of must end at a buffer that owns its bytes (no cycle).
+        path, a = {key}, b
+        while a.alias_of >= 0 and a.tensor not in rooted:
+            target = buffers[a.alias_of]
+            if target.offset != a.offset or a.size > target.size:
+                raise McutoolError(f"{where}: buffer of tensor {a.tensor} at {a.offset} (+{a.size}) aliases tensor "
+                                   f"{target.tensor} at {target.offset} (+{target.size}) but does not lie inside it")
+            if a.alias_of in path:
+                raise McutoolError(f"{where}: buffers of tensors {sorted(path)} alias each other in a cycle")
+            path.add(a.alias_of)
+            a = target
+        rooted.update(path)
     r = _Reader(head, "PLAN", where)
     strat, halo, split, gn, gm, flags, macs, base = r.take(_PLAN.format)
     if strat >= len(STRATEGIES) or halo >= len(HALOS) or flags & ~1:

@@ -88,7 +88,9 @@ def _root(buffers: dict, b: Buffer) -> Buffer:
 def liveness(g: Graph, plan: Plan) -> list[Buffer]:
     """Set every buffer's live intervals from the steps; returns the buffers that own bytes
     (an in-place output shares its input's bytes: one region, live over both)."""
-    _liveness(g, plan.steps, plan.buffers, plan.device_inputs, plan.device_outputs)
+    # In a patch plan a ring is refilled by every patch: its bytes are free between patches.
+    per_patch = {t for t, b in plan.buffers.items() if plan.strategy == "patch" and b.kind == RING}
+    _liveness(g, plan.steps, plan.buffers, plan.device_inputs, plan.device_outputs, per_patch)
     for key, b in plan.buffers.items():
         if key < 0:  # a step's scratch: live during that step only
             b.live = [(-1 - key, -1 - key)]
@@ -100,10 +102,10 @@ def liveness(g: Graph, plan: Plan) -> list[Buffer]:
     return roots
 
 
-def _liveness(g: Graph, steps: list[Step], buffers: dict[int, Buffer], device_inputs, device_outputs) -> None:
-    """Each buffer live from the first step that touches it to the last; per patch for
-    buffers that the plan refills every patch (Buffer.live preset to 'per_patch')."""
-    per_patch = {t for t, b in buffers.items() if b.live == "per_patch"}
+def _liveness(g: Graph, steps: list[Step], buffers: dict[int, Buffer], device_inputs, device_outputs,
+              per_patch: set) -> None:
+    """Each buffer live from the first step that touches it to the last; for buffers in
+    `per_patch`, separately within each patch."""
     touch: dict[int, dict[int, list[int]]] = {}
 
     def mark(t, i, patch=0):

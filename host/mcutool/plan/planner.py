@@ -17,7 +17,10 @@ from ..ir import Graph
 from .assemble import layer_by_layer
 from .lower import Lowered, consumers, lower
 from .model import Plan
+from .patches import patch_geometry, plan_patches
 from .stream import max_split, plan_stream
+
+GRIDS = [(n, m) for n in range(1, 5) for m in range(1, 5) if (n, m) != (1, 1)]
 
 HALO_CHOICES = ("auto", "cache", "recompute")
 
@@ -59,6 +62,12 @@ def _lower_bound(low: Lowered, split: int) -> int:
     return max(outs, tail)
 
 
+def tail_macs(low: Lowered, split: int) -> int:
+    from ..report.inspect import op_macs
+
+    return sum(op_macs(low.graph, low.graph.ops[p]) for p in low.device_ops[split:])
+
+
 def _better(a: Plan, b: Plan | None, obj: Objective) -> bool:
     if b is None:
         return True
@@ -93,5 +102,26 @@ def choose(graph: Graph, obj: Objective | None = None) -> Choice:
                 best = p
             if obj.budget is not None and best.peak_sram_bytes <= obj.budget and best.mac_overhead == 0:
                 break  # nothing can have fewer MACs than the model itself
+    if obj.halo in ("auto", "recompute"):
+        whole_inputs = sum(low.graph.t(t).nbytes for t in low.device_inputs)
+        splits = sorted(range(1, max_split(low) + 1), key=lambda s: (_lower_bound(low, s), s))
+        for s in splits:
+            lb = max(_lower_bound(low, s), whole_inputs)
+            if lb >= best.peak_sram_bytes and obj.budget is None:
+                break
+            for n, m in GRIDS:
+                try:
+                    geo = patch_geometry(low, s, n, m)
+                except McutoolError:
+                    continue  # this split has several outputs, or the grid is finer than the map
+                overhead = (geo.macs + tail_macs(low, s) - best.base_macs) / best.base_macs if best.base_macs else 0
+                if obj.budget is None and overhead > obj.max_overhead + 1e-12:
+                    continue
+                if obj.budget is None and geo.lower_bound(low.graph) >= best.peak_sram_bytes:
+                    continue
+                p = plan_patches(low, s, n, m, geo)
+                tried.append(("patch", s, p.peak_sram_bytes, p.mac_overhead))
+                if _better(p, best, obj):
+                    best = p
     choice = Choice(low, best, tried, obj.budget)
     return choice
