@@ -583,21 +583,21 @@ def _check_plan(graph: ir.Graph, plan: Plan, offsets: dict, where: str) -> None:
     if plan.streamed_input != (n_input > 0):
         raise McutoolError(f"{where}: PLAN says the input is {'' if plan.streamed_input else 'not '}streamed, "
                            f"but the schedule has {n_input} INPUT steps")
+    if len(ran) != n_ops:
+        missing = sorted(set(range(n_ops)) - set(ran))
+        raise McutoolError(f"{where}: the schedule never runs op {missing[0]} ({len(ran)} of {n_ops} ops run)")
     for t in plan.device_inputs:
         if t not in graph.inputs and t not in made_by_pre:
             raise McutoolError(f"{where}: device input tensor {t} is neither a graph input nor made by a PRE step")
     for t in plan.device_outputs:
         if t not in dev:
             raise McutoolError(f"{where}: device output tensor {t} is never computed")
-    if len(ran) != n_ops:
-        missing = sorted(set(range(n_ops)) - set(ran))
-        raise McutoolError(f"{where}: the schedule never runs op {missing[0]} ({len(ran)} of {n_ops} ops run)")
     for t in graph.outputs:
         if t not in host and t not in plan.device_outputs:
             raise McutoolError(f"{where}: graph output tensor {t} is never computed")
 
 
-def read_image(path: str | os.PathLike) -> ir.Graph:
+def read_image(path: str | os.PathLike) -> tuple[ir.Graph, Plan]:
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:

@@ -39,19 +39,24 @@ def _u16(v: int, what: str) -> int:
     return v
 
 
+def _i16(v: int, what: str) -> int:
+    if not -0x8000 <= v < 0x8000:
+        raise McutoolError(f"{what} {v} does not fit the image's 16-bit field")
+    return v
+
+
 def encode(plan: Plan) -> tuple[bytes, bytes, bytes]:
     steps = bytearray(struct.pack("<I", len(plan.steps)))
     for i, s in enumerate(plan.steps):
-        steps += _STEP.pack(STEP_KINDS[s.kind], 1 if s.inplace else 0, s.op,
+        steps += _STEP.pack(STEP_KINDS[s.kind], 1 if s.inplace else 0, _i16(s.op, f"step {i} op"),
                             *(_u16(v, f"step {i} window bound") for v in (s.r0, s.r1, s.c0, s.c1)),
-                            _u16(s.patch, "patch"), s.fused)
+                            _u16(s.patch, "patch"), _i16(s.fused, f"step {i} fused op"))
     bufs = bytearray(struct.pack("<I", len(plan.buffers)))
     for key in sorted(plan.buffers):
         b = plan.buffers[key]
-        if not -0x8000 <= key < 0x8000:
-            raise McutoolError(f"buffer key {key} does not fit the image's 16-bit field")
-        bufs += _BUF.pack(key, BUF_KINDS[b.kind], 0, _u16(b.rows, "buffer rows"), _u16(b.width, "buffer width"),
-                          _u16(b.channels, "buffer channels"), b.alias_of, b.offset, b.size, 0)
+        bufs += _BUF.pack(_i16(key, "buffer key"), BUF_KINDS[b.kind], 0, _u16(b.rows, "buffer rows"),
+                          _u16(b.width, "buffer width"), _u16(b.channels, "buffer channels"), b.alias_of, b.offset,
+                          b.size, 0)
     head = _PLAN.pack(STRATEGIES.index(plan.strategy), HALOS.index(plan.halo), _u16(plan.split, "split"),
                       _u16(plan.grid[0], "grid"), _u16(plan.grid[1], "grid"), 1 if plan.streamed_input else 0,
                       plan.macs, plan.base_macs)
@@ -81,7 +86,7 @@ class _Reader:
 def decode(sched: bytes, bufs: bytes, head: bytes, arena_bytes: int, where: str) -> Plan:
     r = _Reader(sched, "SCHEDULE", where)
     (n,) = r.take("<I")
-    if n > len(sched) // _STEP.size:
+    if n > (len(sched) - 4) // _STEP.size:
         raise McutoolError(f"{where}: SCHEDULE holds fewer than its {n} steps")
     steps = []
     for i in range(n):
@@ -91,7 +96,7 @@ def decode(sched: bytes, bufs: bytes, head: bytes, arena_bytes: int, where: str)
         steps.append(Step(STEP_NAMES[kind], op, r0, r1, c0, c1, patch, bool(flags & 1), fused))
     r = _Reader(bufs, "BUFFERS", where)
     (n,) = r.take("<I")
-    if n > len(bufs) // _BUF.size:
+    if n > (len(bufs) - 4) // _BUF.size:
         raise McutoolError(f"{where}: BUFFERS holds fewer than its {n} buffers")
     buffers = {}
     for i in range(n):
