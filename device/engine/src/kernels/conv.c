@@ -1,0 +1,102 @@
+/* CONV_2D, any kernel / stride / dilation / padding (reference_integer_ops::ConvPerChannel).
+ *
+ * acc = sum over in-image taps of w * (x + input_offset), + bias; then the per-channel
+ * rescale. Structure, for speed:
+ *  - output channels in blocks of 4 (the outer loop), so every input byte loaded feeds
+ *    four multiply-accumulates, and the block's multipliers, shifts and folded constants
+ *    are set up once for all the window's pixels;
+ *  - interior pixels (every tap inside the image) compute the plain sum w * x and add the
+ *    constant bias + input_offset * sum(w), which is the same integer;
+ *  - border pixels skip the taps outside the image and add the offset per input byte;
+ *  - with dilation 1 along the width, the in-image taps of one kernel row are one
+ *    contiguous run of (kx1 - kx0) * ic bytes in both the input row and the OHWI weights;
+ *  - rows are found with one modulo per output row (see k_rows), none per pixel;
+ *  - the rescale uses one k_rq per channel of the block (kcommon.h), set up once.
+ */
+#include "../fixedpoint.h"
+#include "../mcu_internal.h"
+#include "kcommon.h"
+
+/* acc[j] (j < nb) += the taps of one kernel row: xr = input row, wr = weights of the
+ * block's first channel for this kernel row (kx = 0). */
+static void conv_krow(const int8_t *xr, const int8_t *wr, int32_t ws, int32_t nb, int32_t ix0, int32_t kx0,
+                      int32_t kx1, int32_t dil_w, int32_t ic, int32_t off, int use_off, int32_t *acc) {
+    if (dil_w == 1) {
+        const int8_t *x = xr + (ix0 + kx0) * ic;
+        const int8_t *w = wr + kx0 * ic;
+        int32_t n = (kx1 - kx0) * ic;
+        if (nb == 4) {
+            if (use_off)
+                k_dot4_off(x, w, ws, n, off, acc);
+            else
+                k_dot4(x, w, ws, n, acc);
+        } else {
+            for (int32_t j = 0; j < nb; j++) acc[j] += k_dot1(x, w + j * ws, n, use_off ? off : 0);
+        }
+        return;
+    }
+    for (int32_t kx = kx0; kx < kx1; kx++) {
+        const int8_t *x = xr + (ix0 + kx * dil_w) * ic;
+        const int8_t *w = wr + kx * ic;
+        if (nb == 4) {
+            if (use_off)
+                k_dot4_off(x, w, ws, ic, off, acc);
+            else
+                k_dot4(x, w, ws, ic, acc);
+        } else {
+            for (int32_t j = 0; j < nb; j++) acc[j] += k_dot1(x, w + j * ws, ic, use_off ? off : 0);
+        }
+    }
+}
+
+void mcu_conv2d(const mcu_conv_params *p, const mcu_view *in, const mcu_view *out, int32_t r0, int32_t r1,
+                int32_t c0, int32_t c1) {
+    const int32_t ic = in->c, oc = out->c, kh = p->kh, kw = p->kw;
+    const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dil_h, dw = p->dil_w;
+    const int32_t ws = kh * kw * ic; /* weights per output channel (OHWI) */
+    const int32_t krow = kw * ic;    /* weights per kernel row */
+    const int32_t off = p->input_offset;
+    const k_epi e = k_epilogue(p->output_offset, p->act_min, p->act_max);
+    int32_t ox_lo, ox_hi;
+    if (r1 <= r0 || c1 <= c0) return;
+    k_interior(in->w, kw, sw, dw, p->pad_l, &ox_lo, &ox_hi);
+
+    for (int32_t ob = 0; ob < oc; ob += 4) {
+        const int32_t nb = oc - ob < 4 ? oc - ob : 4;
+        const int8_t *wb = p->weights + ob * ws;
+        int32_t bias[4], kfold[4];
+        k_rq q[4];
+        for (int32_t j = 0; j < nb; j++) {
+            bias[j] = p->bias ? p->bias[ob + j] : 0;
+            /* interior: bias + off * sum(w), in wrapping int32 like the reference's acc */
+            kfold[j] = k_wrap((uint32_t)bias[j] + (uint32_t)(off * k_sum(wb + j * ws, ws)));
+            k_rq_init(&q[j], p->multiplier[ob + j], p->shift[ob + j], &e);
+        }
+        for (int32_t oy = r0; oy < r1; oy++) {
+            k_rows rows;
+            int8_t *orow = mcu_row(out, oy) + ob;
+            k_rows_init(&rows, in, oy * sh - p->pad_t, kh, dh);
+            const int row_full = rows.n == kh;
+            for (int32_t ox = c0; ox < c1; ox++) {
+                int32_t acc[4] = {0, 0, 0, 0};
+                const int32_t ix0 = ox * sw - p->pad_l;
+                const int interior = row_full && ox >= ox_lo && ox < ox_hi;
+                int32_t kx0 = 0, kx1 = kw;
+                if (!interior) k_cols(ix0, kw, dw, in->w, &kx0, &kx1);
+                const int8_t *xr = rows.p0;
+                int32_t s = rows.s0;
+                const int8_t *wr = wb + rows.ky0 * krow;
+                for (int32_t k = 0; k < rows.n; k++) {
+                    conv_krow(xr, wr, ws, nb, ix0, kx0, kx1, dw, ic, off, !interior, acc);
+                    wr += krow;
+                    K_ROWS_NEXT(&rows, xr, s);
+                }
+                int8_t *o = orow + ox * oc;
+                for (int32_t j = 0; j < nb; j++) {
+                    int32_t a = interior ? k_add(acc[j], kfold[j]) : k_add(acc[j], bias[j]);
+                    o[j] = k_rq_apply(a, &q[j]);
+                }
+            }
+        }
+    }
+}

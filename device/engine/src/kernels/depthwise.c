@@ -1,0 +1,297 @@
+/* DEPTHWISE_CONV_2D (reference_integer_ops::DepthwiseConvPerChannel): output channel
+ * oc = ic * depth_multiplier + m reads input channel ic; weights 1HWO, tap (ky, kx) of
+ * channel oc at weights[(ky * kw + kx) * out_c + oc].
+ *
+ * Structure, for speed (each output is only kh * kw MACs, so the overheads matter):
+ *  - output row outer (one modulo for the ring per row), then channel, then the row's
+ *    pixels: a channel's bias, multiplier, shift and folded constant are loaded once per
+ *    output row, not per pixel;
+ *  - a row's pixels split into border / interior / border runs once, so the interior loop
+ *    has no tests: it computes sum w * x over all taps and adds
+ *    bias + input_offset * sum(w) (the same integer as summing w * (x + input_offset));
+ *  - interior pixels go in pairs: each weight loaded once feeds two outputs; 3x3 kernels
+ *    are unrolled (with stride 1 the two windows share their middle input bytes too), and
+ *    other kernels with one byte step for taps and weights (multiplier 1, dilation 1) run
+ *    each kernel row as one indexed loop (dw_krow_pair);
+ *  - border pixels skip the taps outside the image and add the offset per tap;
+ *  - the rescale uses a k_rq (kcommon.h) set up once per channel and row: no 64-bit
+ *    arithmetic, bit-exact with mcu_mbqm.
+ * Accumulation order differs from the reference's, which is harmless: integer sums.
+ */
+#include "../fixedpoint.h"
+#include "../mcu_internal.h"
+#include "kcommon.h"
+
+/* The rescale, out of line: it has eight call sites here, and the flash budget counts. */
+static K_NOINLINE int8_t dw_rq(int32_t acc, const k_rq *q) { return k_rq_apply(acc, q); }
+
+typedef struct {
+    const mcu_conv_params *p;
+    const mcu_view *in;
+    int32_t in_c, out_c, kh, kw, sw, dw, off;
+    int32_t ox_lo, ox_hi; /* output columns whose taps are all inside the image */
+    k_epi e;
+} dw_ctx;
+
+static void dw_ctx_init(dw_ctx *c, const mcu_conv_params *p, const mcu_view *in, int32_t out_c) {
+    c->p = p;
+    c->in = in;
+    c->in_c = in->c;
+    c->out_c = out_c;
+    c->kh = p->kh;
+    c->kw = p->kw;
+    c->sw = p->stride_w;
+    c->dw = p->dil_w;
+    c->off = p->input_offset;
+    c->e = k_epilogue(p->output_offset, p->act_min, p->act_max);
+    k_interior(in->w, p->kw, p->stride_w, p->dil_w, p->pad_l, &c->ox_lo, &c->ox_hi);
+}
+
+/* acc of one pixel, skipping taps outside the image, offset added per tap (no bias). */
+static int32_t dw_border_acc(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t oc, int32_t ox) {
+    const int32_t in_c = c->in_c, out_c = c->out_c, kw = c->kw, dw = c->dw, off = c->off;
+    const int32_t ix0 = ox * c->sw - c->p->pad_l;
+    int32_t kx0, kx1, acc = 0;
+    k_cols(ix0, kw, dw, c->in->w, &kx0, &kx1);
+    const int8_t *xr = rows->p0;
+    int32_t s = rows->s0;
+    const int8_t *wr = c->p->weights + rows->ky0 * kw * out_c + oc;
+    for (int32_t k = 0; k < rows->n; k++) {
+        const int8_t *x = xr + (ix0 + kx0 * dw) * in_c + ic;
+        const int8_t *w = wr + kx0 * out_c;
+        for (int32_t kx = kx0; kx < kx1; kx++) {
+            acc += (*x + off) * *w;
+            x += dw * in_c;
+            w += out_c;
+        }
+        wr += kw * out_c;
+        K_ROWS_NEXT(rows, xr, s);
+    }
+    return acc;
+}
+
+/* One kernel row of two neighbouring outputs: taps x[kx * c] and x[kx * c + xstep],
+ * weights w[kx * c]; the index runs from -kw * c up to 0 (no counter, no bound). */
+static inline void dw_krow_pair(const int8_t *x, int32_t xstep, const int8_t *w, int32_t c, int32_t kw,
+                                int32_t *pa0, int32_t *pa1) {
+    const int8_t *x0e = x + kw * c, *x1e = x0e + xstep, *we = w + kw * c;
+    int32_t a0 = *pa0, a1 = *pa1;
+    for (int32_t j = -kw * c; j != 0; j += c) {
+        const int32_t wv = we[j];
+        a0 += wv * x0e[j];
+        a1 += wv * x1e[j];
+    }
+    *pa0 = a0;
+    *pa1 = a1;
+}
+
+/* One channel over output columns [c0, c1) of one output row: dst[i * step] for the
+ * i-th pixel. */
+static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t oc, int32_t c0, int32_t c1,
+                        int8_t *dst, int32_t step) {
+    const mcu_conv_params *p = c->p;
+    const int32_t bias = p->bias ? p->bias[oc] : 0;
+    k_rq q;
+    const int32_t in_c = c->in_c, out_c = c->out_c, kh = c->kh, kw = c->kw;
+    int32_t ilo = c1, ihi = c1, ox = c0;
+    k_rq_init(&q, p->multiplier[oc], p->shift[oc], &c->e);
+    if (rows->n == kh) {
+        ilo = c->ox_lo < c0 ? c0 : (c->ox_lo > c1 ? c1 : c->ox_lo);
+        ihi = c->ox_hi < ilo ? ilo : (c->ox_hi > c1 ? c1 : c->ox_hi);
+    }
+    for (; ox < ilo; ox++, dst += step)
+        *dst = dw_rq(k_add(dw_border_acc(c, rows, ic, oc, ox), bias), &q);
+
+    if (ox < ihi) {
+        const int8_t *w0 = p->weights + oc;
+        const int32_t ntaps = kh * kw;
+        int32_t wsum = 0;
+        for (int32_t t = 0; t < ntaps; t++) wsum += w0[t * out_c];
+        const int32_t kfold = k_wrap((uint32_t)bias + (uint32_t)(c->off * wsum));
+        const int32_t xstep = c->sw * in_c; /* bytes between neighbouring outputs' windows */
+        const int32_t dstep = c->dw * in_c; /* bytes between taps of a kernel row */
+        const int8_t *xo = rows->p0 + (ox * c->sw - p->pad_l) * in_c + ic; /* tap (0, 0) of pixel ox */
+
+        if (kh == 3 && kw == 3) {
+            const int8_t *ra = xo, *rb, *rc;
+            int32_t s = rows->s0;
+            K_ROWS_NEXT(rows, xo, s);
+            rb = xo;
+            K_ROWS_NEXT(rows, xo, s);
+            rc = xo;
+            const int32_t w00 = w0[0], w01 = w0[out_c], w02 = w0[2 * out_c];
+            const int8_t *wm = w0 + 3 * out_c;
+            const int8_t *wl = w0 + 6 * out_c;
+            if (c->sw == 1 && c->dw == 1) {
+                /* pairs: the two windows share columns 1 and 2 of theirs */
+                for (; ox + 2 <= ihi; ox += 2) {
+                    int32_t a0, a1, x0, x1, x2, x3, wv;
+                    x0 = ra[0], x1 = ra[in_c], x2 = ra[2 * in_c], x3 = ra[3 * in_c];
+                    a0 = w00 * x0 + w01 * x1 + w02 * x2;
+                    a1 = w00 * x1 + w01 * x2 + w02 * x3;
+                    x0 = rb[0], x1 = rb[in_c], x2 = rb[2 * in_c], x3 = rb[3 * in_c];
+                    wv = wm[0];
+                    a0 += wv * x0;
+                    a1 += wv * x1;
+                    wv = wm[out_c];
+                    a0 += wv * x1;
+                    a1 += wv * x2;
+                    wv = wm[2 * out_c];
+                    a0 += wv * x2;
+                    a1 += wv * x3;
+                    x0 = rc[0], x1 = rc[in_c], x2 = rc[2 * in_c], x3 = rc[3 * in_c];
+                    wv = wl[0];
+                    a0 += wv * x0;
+                    a1 += wv * x1;
+                    wv = wl[out_c];
+                    a0 += wv * x1;
+                    a1 += wv * x2;
+                    wv = wl[2 * out_c];
+                    a0 += wv * x2;
+                    a1 += wv * x3;
+                    dst[0] = dw_rq(k_add(a0, kfold), &q);
+                    dst[step] = dw_rq(k_add(a1, kfold), &q);
+                    dst += 2 * step;
+                    ra += 2 * in_c;
+                    rb += 2 * in_c;
+                    rc += 2 * in_c;
+                }
+            }
+            for (; ox < ihi; ox++, dst += step) {
+                int32_t a = w00 * ra[0] + w01 * ra[dstep] + w02 * ra[2 * dstep];
+                a += wm[0] * rb[0] + wm[out_c] * rb[dstep] + wm[2 * out_c] * rb[2 * dstep];
+                a += wl[0] * rc[0] + wl[out_c] * rc[dstep] + wl[2 * out_c] * rc[2 * dstep];
+                *dst = dw_rq(k_add(a, kfold), &q);
+                ra += xstep;
+                rb += xstep;
+                rc += xstep;
+            }
+        } else {
+            /* any kernel: two pixels at a time, each weight loaded once for both */
+            for (; ox + 2 <= ihi; ox += 2) {
+                int32_t a0 = 0, a1 = 0, s = rows->s0;
+                const int8_t *xr = xo;
+                const int8_t *w = w0;
+                for (int32_t k = 0; k < kh; k++) {
+                    if (dstep == out_c) { /* multiplier 1, dilation 1: one index for both */
+                        dw_krow_pair(xr, xstep, w, out_c, kw, &a0, &a1);
+                        w += kw * out_c;
+                    } else {
+                        const int8_t *x = xr;
+                        for (int32_t kx = 0; kx < kw; kx++) {
+                            int32_t wv = *w;
+                            a0 += wv * x[0];
+                            a1 += wv * x[xstep];
+                            x += dstep;
+                            w += out_c;
+                        }
+                    }
+                    K_ROWS_NEXT(rows, xr, s);
+                }
+                dst[0] = dw_rq(k_add(a0, kfold), &q);
+                dst[step] = dw_rq(k_add(a1, kfold), &q);
+                dst += 2 * step;
+                xo += 2 * xstep;
+            }
+            for (; ox < ihi; ox++, dst += step) {
+                int32_t a = 0, s = rows->s0;
+                const int8_t *xr = xo;
+                const int8_t *w = w0;
+                for (int32_t k = 0; k < kh; k++) {
+                    const int8_t *x = xr;
+                    for (int32_t kx = 0; kx < kw; kx++) {
+                        a += *w * *x;
+                        x += dstep;
+                        w += out_c;
+                    }
+                    K_ROWS_NEXT(rows, xr, s);
+                }
+                *dst = dw_rq(k_add(a, kfold), &q);
+                xo += xstep;
+            }
+        }
+    }
+    for (; ox < c1; ox++, dst += step)
+        *dst = dw_rq(k_add(dw_border_acc(c, rows, ic, oc, ox), bias), &q);
+}
+
+void mcu_depthwise(const mcu_conv_params *p, const mcu_view *in, const mcu_view *out, int32_t r0, int32_t r1,
+                   int32_t c0, int32_t c1) {
+    dw_ctx c;
+    const int32_t m = p->depth_multiplier;
+    if (r1 <= r0 || c1 <= c0) return;
+    dw_ctx_init(&c, p, in, out->c);
+    for (int32_t oy = r0; oy < r1; oy++) {
+        k_rows rows;
+        int8_t *orow = mcu_row(out, oy) + c0 * c.out_c;
+        k_rows_init(&rows, in, oy * p->stride_h - p->pad_t, c.kh, p->dil_h);
+        int32_t oc = 0;
+        for (int32_t ic = 0; ic < c.in_c; ic++)
+            for (int32_t j = 0; j < m; j++, oc++) dw_chan_row(&c, &rows, ic, oc, c0, c1, orow + oc, c.out_c);
+    }
+}
+
+void mcu_depthwise_inplace(const mcu_conv_params *p, const mcu_view *io, int32_t oh, int32_t ow, int8_t *plane) {
+    dw_ctx c;
+    const int32_t ch = io->c, npix = oh * ow;
+    dw_ctx_init(&c, p, io, ch);
+    /* Output channel ch_i reads only input channel ch_i, and writes only the bytes
+     * p * ch + ch_i (p < oh * ow <= h * w), which hold input channel ch_i: once its plane
+     * is made, that channel of the input is dead and can be overwritten. */
+    for (int32_t ci = 0; ci < ch; ci++) {
+        for (int32_t oy = 0; oy < oh; oy++) {
+            k_rows rows;
+            k_rows_init(&rows, io, oy * p->stride_h - p->pad_t, c.kh, p->dil_h);
+            dw_chan_row(&c, &rows, ci, ci, 0, ow, plane + oy * ow, 1);
+        }
+        int8_t *o = io->base + ci;
+        for (int32_t i = 0; i < npix; i++, o += ch) *o = plane[i];
+    }
+}
+
+void mcu_depthwise_pointwise(const mcu_conv_params *dw, const mcu_conv_params *pw, const mcu_view *in,
+                             int32_t mid_c, const mcu_view *out, int8_t *pixel, int32_t r0, int32_t r1, int32_t c0,
+                             int32_t c1) {
+    dw_ctx c;
+    const int32_t m = dw->depth_multiplier, oc_n = out->c, poff = pw->input_offset;
+    const k_epi pe = k_epilogue(pw->output_offset, pw->act_min, pw->act_max);
+    if (r1 <= r0 || c1 <= c0) return;
+    dw_ctx_init(&c, dw, in, mid_c);
+    for (int32_t oy = r0; oy < r1; oy++) {
+        k_rows rows;
+        int8_t *o = mcu_row(out, oy) + c0 * oc_n;
+        k_rows_init(&rows, in, oy * dw->stride_h - dw->pad_t, c.kh, dw->dil_h);
+        for (int32_t ox = c0; ox < c1; ox++, o += oc_n) {
+            /* the depthwise pixel, every channel, requantized as the unfused op does */
+            int32_t mc = 0;
+            for (int32_t ic = 0; ic < c.in_c; ic++) {
+                for (int32_t j = 0; j < m; j++, mc++) {
+                    int32_t acc = dw_border_acc(&c, &rows, ic, mc, ox);
+                    int32_t b = dw->bias ? dw->bias[mc] : 0;
+                    k_rq q;
+                    k_rq_init(&q, dw->multiplier[mc], dw->shift[mc], &c.e);
+                    pixel[mc] = dw_rq(k_add(acc, b), &q);
+                }
+            }
+            /* the 1x1 conv of that pixel, 4 output channels per pass over it */
+            int32_t ob = 0;
+            for (; ob + 4 <= oc_n; ob += 4) {
+                int32_t acc[4] = {0, 0, 0, 0};
+                k_dot4_off(pixel, pw->weights + ob * mid_c, mid_c, mid_c, poff, acc);
+                for (int32_t j = 0; j < 4; j++) {
+                    int32_t b = pw->bias ? pw->bias[ob + j] : 0;
+                    k_rq q;
+                    k_rq_init(&q, pw->multiplier[ob + j], pw->shift[ob + j], &pe);
+                    o[ob + j] = dw_rq(k_add(acc[j], b), &q);
+                }
+            }
+            for (; ob < oc_n; ob++) {
+                int32_t acc = k_dot1(pixel, pw->weights + ob * mid_c, mid_c, poff);
+                int32_t b = pw->bias ? pw->bias[ob] : 0;
+                k_rq q;
+                k_rq_init(&q, pw->multiplier[ob], pw->shift[ob], &pe);
+                o[ob] = dw_rq(k_add(acc, b), &q);
+            }
+        }
+    }
+}

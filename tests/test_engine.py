@@ -1,0 +1,178 @@
+"""The C engine (CPython build of device/engine) against the numpy reference and TFLM."""
+import zlib
+
+import numpy as np
+import pytest
+from conftest import INT8_MODELS
+from modelgen import CASES
+
+from mcutool.image.format import pack
+from mcutool.model import load_model
+from mcutool.native import NativeRunner, engine
+from mcutool.plan.assemble import layer_by_layer
+from mcutool.plan.lower import lower
+from mcutool.plan.patches import plan_patches
+from mcutool.plan.planner import Objective, choose
+from mcutool.plan.stream import max_split, plan_stream
+from mcutool.quant.prepare import prepare_graph
+from mcutool.ref.executor import run
+from mcutool.tflite_import import parse_tflite
+from mcutool.verify import random_input
+
+_engine = engine()
+
+
+def _inputs(graph, seed):
+    rng = np.random.default_rng(seed)
+    return [random_input(graph.t(i), graph, rng) for i in graph.inputs]
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x).reshape(y.shape), y)
+
+
+def _plans(low):
+    yield "layer", layer_by_layer(low)
+    yield "layer-no-inplace", layer_by_layer(low, inplace=False)
+    n = max_split(low)
+    if n:
+        yield "stream", plan_stream(low, n)
+        yield "stream-half", plan_stream(low, max(1, n // 2), band=2, input_band=3)
+        yield "stream-unfused", plan_stream(low, max(1, n // 2), fuse=False)
+
+
+@pytest.mark.parametrize("name", INT8_MODELS)
+def test_shared_models_every_strategy(models, name):
+    g = load_model(models / f"{name}.tflite")
+    low = lower(g)
+    xs = [_inputs(g, s) for s in (0, 1)]
+    want = [run(g, x) for x in xs]
+    plans = list(_plans(low))
+    plans.append(("chosen", choose(g).plan))
+    rec = choose(g, Objective(halo="recompute")).plan
+    plans.append(("recompute", rec))
+    for label, plan in plans:
+        r = NativeRunner(pack(low.graph, plan))
+        for x, w in zip(xs, want):
+            _same(r(x), w)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_generated_case(case):
+    _, factory = case
+    g = prepare_graph(parse_tflite(factory(np.random.default_rng(0))))
+    low = lower(g)
+    xs = _inputs(g, 21)
+    want = run(g, xs)
+    for label, plan in _plans(low):
+        _same(NativeRunner(pack(low.graph, plan))(xs), want)
+
+
+def test_patch_grids(models):
+    g = load_model(models / "fomo_mask_int8.tflite")
+    low = lower(g)
+    xs = _inputs(g, 3)
+    want = run(g, xs)
+    for split, grid in ((3, (2, 2)), (6, (3, 5)), (11, (4, 1))):
+        _same(NativeRunner(pack(low.graph, plan_patches(low, split, *grid)))(xs), want)
+
+
+def test_against_tflm_on_real_images(models):
+    from mcutool.inputs import load_input
+    from mcutool.refs import run_reference
+
+    for name, img in (("person_detect", "no_person.bmp"), ("fomo_mask_int8", "face_mask.jpg"),
+                      ("mcunet_person_det", "person_det.jpg")):
+        path = models / f"{name}.tflite"
+        g = load_model(path)
+        x = load_input(str(models / "images" / img), g.t(g.inputs[0]), "image", g)
+        want = run_reference("tflm", path.read_bytes(), [x], len(g.outputs))
+        from mcutool.native import runner_for_graph
+
+        _same(runner_for_graph(g)([x]), [w.reshape(g.t(t).shape) for w, t in zip(want, g.outputs)])
+
+
+def test_arena_too_small_and_bad_inputs(models):
+    g = load_model(models / "person_detect.tflite")
+    c = choose(g)
+    m = _engine.Model(pack(c.lowered.graph, c.plan))
+    x = _inputs(g, 0)[0].tobytes()
+    with pytest.raises(ValueError, match="arena too small"):
+        m.invoke([x], arena=bytearray(m.arena_bytes - 4))
+    with pytest.raises(ValueError, match="9216"):
+        m.invoke([x[:100]])
+    with pytest.raises(ValueError, match="takes 1 input"):
+        m.invoke([x, x])
+    assert m.invoke([x], arena=bytearray(m.arena_bytes)) == m.invoke([x])
+
+
+# ---- the loader, fuzzed ------------------------------------------------------------------
+
+
+def _refresh_crcs(b: bytearray) -> bytearray:
+    import struct
+
+    struct.pack_into("<I", b, 16, zlib.crc32(bytes(b[96:])) & 0xFFFFFFFF)
+    struct.pack_into("<I", b, 28, 0)
+    struct.pack_into("<I", b, 28, zlib.crc32(bytes(b[:96])) & 0xFFFFFFFF)
+    return b
+
+
+def test_loader_statuses(models):
+    g = load_model(models / "person_detect.tflite")
+    c = choose(g)
+    img = pack(c.lowered.graph, c.plan)
+    assert _engine.load_status(img)[0] == 0
+    assert _engine.load_status(b"")[0] == -2
+    assert _engine.load_status(b"NOPE" + img[4:])[0] == -3
+    assert _engine.load_status(img[:50])[0] == -2
+    assert _engine.load_status(img[:-1])[0] == -2
+    b = bytearray(img)
+    b[4] = 9
+    assert _engine.load_status(bytes(b))[0] == -4
+    b = bytearray(img)
+    b[1000] ^= 1
+    assert _engine.load_status(bytes(b))[0] == -7
+    b = bytearray(img)
+    b[24] ^= 1  # arena size, inside the header
+    assert _engine.load_status(bytes(b))[0] == -6
+
+
+@pytest.mark.parametrize("name", ["person_detect", "fomo_mask_int8"])
+def test_loader_fuzz(models, name):
+    """Thousands of damaged images: each is rejected with a specific status, or (when the
+    damage leaves a consistent image) runs without touching memory it does not own (the
+    sanitizer build checks that)."""
+    g = load_model(models / f"{name}.tflite")
+    low = lower(g)
+    images = [pack(low.graph, choose(g).plan), pack(low.graph, layer_by_layer(low))]
+    rng = np.random.default_rng(2024)
+    statuses = {}
+    x = _inputs(g, 0)
+    dev_x = None
+    for n in range(3000):
+        b = bytearray(images[n % 2])
+        kind = n % 5
+        if kind == 0:  # truncate
+            b = b[: int(rng.integers(0, len(b)))]
+        else:
+            for _ in range(int(rng.integers(1, 6))):
+                # mostly the structure (before DATA): that is where the checks are
+                pos = int(rng.integers(0, min(len(b), 4096) if rng.random() < 0.8 else len(b)))
+                b[pos] = int(rng.integers(0, 256)) if kind != 2 else b[pos] ^ (1 << int(rng.integers(0, 8)))
+            if kind >= 3 and len(b) >= 96:
+                _refresh_crcs(b)
+        code, msg = _engine.load_status(bytes(b))
+        statuses[code] = statuses.get(code, 0) + 1
+        assert code <= 0 and msg
+        if code == 0:
+            m = _engine.Model(bytes(b))
+            if dev_x is None:
+                dev_x = [np.asarray(v, np.int8).tobytes() for v in x]
+            try:
+                m.invoke([v[: i["bytes"]].ljust(i["bytes"], b"\0") for v, i in zip(dev_x, m.inputs)])
+            except ValueError:
+                pass
+    assert len([c for c in statuses if c < 0]) >= 8, statuses
