@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 export MCUTOOL_MODELS ?= $(abspath ../shared/models)
 
-.PHONY: demo test setup clean
+.PHONY: demo test test-sanitize setup clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,13 @@ test: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info host/*.egg-info .pytest_cache
+
+# The C engine's tests again, with the engine built under AddressSanitizer and
+# UndefinedBehaviorSanitizer (CI runs this after `make test`).
+SAN_LIBS = $(shell gcc -print-file-name=libasan.so):$(shell gcc -print-file-name=libubsan.so)
+test-sanitize: setup
+	rm -rf build/sanitize
+	MCUTOOL_SANITIZE=1 $(VENV)/bin/python setup.py -q build_ext --build-lib build/sanitize --build-temp build/sanitize-tmp
+	LD_PRELOAD=$(SAN_LIBS) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	MCUTOOL_ENGINE_SO=$$(ls build/sanitize/mcutool/_engine*.so) \
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_engine.py

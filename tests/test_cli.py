@@ -90,7 +90,7 @@ def test_verify_json(models):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["max_abs_diff"] == 0 and d["inputs"] == 3 and d["reference"] == "tflm"
-    assert d["engines"] == ["ref", "ref-plan", "ref-image"]
+    assert d["engines"] == ["ref", "ref-plan", "ref-image", "native"]
 
 
 # ---- bad input: one line, exit 2, nothing written --------------------------------------

@@ -141,15 +141,28 @@ def cmd_convert(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import memory_bench, format_memory
+    from .bench import format_memory, format_speed, memory_bench, speed_bench
 
-    if not args.memory:
-        raise McutoolError("choose what to measure: --memory (speed benchmarks come with the C engine)")
-    rows = memory_bench(args.models or None, _objective(args), progress=not args.json)
+    if not args.memory and args.engine != "native":
+        raise McutoolError("choose what to measure: --memory, or --engine native (speed)")
+    report = {}
+    if args.memory:
+        report["memory"] = memory_bench(args.models or None, _objective(args), progress=not args.json)
+    if args.engine == "native":
+        from .bench import DEFAULT_MODELS
+
+        names = args.models or DEFAULT_MODELS[:2]
+        report["speed"] = [speed_bench(n, args.repeat, m0plus=not args.no_m0plus, progress=not args.json) for n in names]
     if args.json:
-        _print_json({"memory": rows})
+        if len(report) == 1 and "speed" in report and len(report["speed"]) == 1:
+            _print_json(report["speed"][0])  # one model: its figures at the top level
+        else:
+            _print_json(report)
     else:
-        print(format_memory(rows))
+        if "memory" in report:
+            print(format_memory(report["memory"]))
+        if "speed" in report:
+            print(format_speed(report["speed"]))
     return 0
 
 
@@ -187,7 +200,11 @@ def cmd_run(args) -> int:
     if len(args.input) != len(graph.inputs):
         raise McutoolError(f"the model takes {len(graph.inputs)} input(s); give one --input per input")
     xs = [load_input(p, graph.t(i), args.input_format, graph) for p, i in zip(args.input, graph.inputs)]
-    if plan is not None:
+    if args.engine == "native":
+        from .native import NativeRunner, runner_for_graph
+
+        outs = NativeRunner(open(args.model, "rb").read())(xs) if plan is not None else runner_for_graph(graph)(xs)
+    elif plan is not None:
         from .ref.plan_exec import run_plan
 
         outs = run_plan(graph, plan, xs)  # follows the image's plan in one arena
@@ -215,7 +232,10 @@ def cmd_verify(args) -> int:
 
     if args.inputs < 0:
         raise McutoolError(f"--inputs must be 0 or more, got {args.inputs}")
-    rep = verify(args.model, args.reference, args.inputs, args.seed, args.input or [], args.input_format)
+    from .verify import ENGINES
+
+    wanted = ENGINES if args.engine == "all" else ("ref", "native") if args.engine == "native" else ("ref",)
+    rep = verify(args.model, args.reference, args.inputs, args.seed, args.input or [], args.input_format, wanted)
     if args.json:
         _print_json(rep)
     else:
@@ -276,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Benchmarks that print figures and ratios against the references in one run.")
     s.add_argument("models", nargs="*", help="models to measure (default: every int8 model in $MCUTOOL_MODELS)")
     s.add_argument("--memory", action="store_true", help="peak SRAM: TFLM's arena, ours layer by layer, ours planned")
+    s.add_argument("--engine", choices=("native",), help="speed of the C engine: host latency against LiteRT's "
+                   "default and reference kernels, and Cortex-M0+ instructions per inference (emulated)")
+    s.add_argument("--repeat", type=int, default=30, help="timed runs per measurement (median; default 30)")
+    s.add_argument("--no-m0plus", action="store_true", help="skip the Cortex-M0+ emulation")
     _plan_options(s)
     s.add_argument("--json", action="store_true", help="print the results as one JSON object")
     s.set_defaults(func=cmd_bench)
@@ -288,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input-format", choices=("auto", "raw", "npy", "image"), default="auto",
                    help="raw: bytes in the input's dtype; npy: a numpy array; image: a picture mapped to "
                         "int8 as pixel - 128 (auto: by file extension)")
-    s.add_argument("--engine", choices=("ref",), default="ref", help="ref: the numpy reference executor")
+    s.add_argument("--engine", choices=("ref", "native"), default="ref",
+                   help="ref: the numpy reference executor; native: the C engine (the device's code)")
     s.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
     s.set_defaults(func=cmd_run)
 
@@ -302,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     s.add_argument("--input", action="append", metavar="FILE", help="also run this input file (repeatable)")
     s.add_argument("--input-format", choices=("auto", "raw", "npy", "image"), default="auto")
+    s.add_argument("--engine", choices=("all", "ref", "native"), default="all",
+                   help="engines to check: ref (numpy reference), native (the C engine), all (default: both, "
+                        "plus the reference following the plan and the plan read back from its flash image)")
     s.add_argument("--json", action="store_true", help="print the report as one JSON object")
     s.set_defaults(func=cmd_verify)
     return p

@@ -26,7 +26,10 @@ def random_input(t: Tensor, graph: Graph, rng: np.random.Generator) -> np.ndarra
     raise McutoolError(f"input {t.name}: cannot make random {t.dtype} inputs")
 
 
-def engines(graph: Graph) -> dict:
+ENGINES = ("ref", "ref-plan", "ref-image", "native")
+
+
+def engines(graph: Graph, wanted=ENGINES) -> dict:
     """name -> callable(inputs) -> outputs, for every engine this build has."""
     from .image.format import pack, unpack
     from .plan.planner import choose
@@ -38,14 +41,20 @@ def engines(graph: Graph) -> dict:
     # The flash image path: the planned graph written to an image and read back, run by
     # following the stored plan inside a poisoned arena.
     img_graph, img_plan = unpack(pack(low.graph, plan))
-    return {
+    runners = {
         "ref": lambda xs: run(graph, xs),
         "ref-plan": lambda xs: run_plan(low.graph, plan, xs),
         "ref-image": lambda xs: run_plan(img_graph, img_plan, xs),
     }
+    if "native" in wanted:
+        from .native import NativeRunner
+
+        runners["native"] = NativeRunner(pack(low.graph, plan))  # the C engine, same image
+    return {k: v for k, v in runners.items() if k in wanted or wanted == ENGINES}
 
 
-def verify(model_path: str, reference: str, n_random: int, seed: int, files: list[str], fmt: str = "auto") -> dict:
+def verify(model_path: str, reference: str, n_random: int, seed: int, files: list[str], fmt: str = "auto",
+           wanted=ENGINES) -> dict:
     from .inputs import load_input
     from .model import load_model
     from .refs import run_reference
@@ -64,7 +73,7 @@ def verify(model_path: str, reference: str, n_random: int, seed: int, files: lis
         cases.append([load_input(f, graph.t(graph.inputs[0]), fmt, graph)])
     if not cases:
         raise McutoolError("nothing to verify: give --inputs N > 0 or --input FILE")
-    runners = engines(graph)
+    runners = engines(graph, wanted)
     results = {name: {"max_abs_diff": 0.0, "mismatched": 0, "compared": 0} for name in runners}
     for xs in cases:
         want = run_reference(reference, model, xs, len(graph.outputs))

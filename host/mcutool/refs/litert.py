@@ -11,14 +11,25 @@ import numpy as np
 from . import missing
 
 
-def _interpreter(model: bytes):
+def _interpreter(model: bytes, reference: bool = True):
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
         raise missing("ai_edge_litert", "ai-edge-litert") from None
-    it = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+    it = Interpreter(model_content=model, experimental_op_resolver_type=kind, num_threads=1)
     it.allocate_tensors()
     return it
+
+
+def litert_interpreter(model: bytes, reference: bool = True):
+    """A ready LiteRT interpreter: reference kernels, or the default optimized ones."""
+    try:
+        return _interpreter(model, reference)
+    except ValueError as e:
+        if "quantized_dimension" not in str(e):
+            raise
+        return _interpreter(normalize_quantized_dimension(model), reference)
 
 
 def normalize_quantized_dimension(model: bytes) -> bytes:
@@ -36,12 +47,7 @@ def normalize_quantized_dimension(model: bytes) -> bytes:
 
 
 def run_litert(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    try:
-        it = _interpreter(model)
-    except ValueError as e:
-        if "quantized_dimension" not in str(e):
-            raise
-        it = _interpreter(normalize_quantized_dimension(model))
+    it = litert_interpreter(model)
     for d, x in zip(it.get_input_details(), inputs):
         it.set_tensor(d["index"], x)
     it.invoke()
