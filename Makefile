@@ -5,11 +5,23 @@ PYTHON ?= python3
 VENV ?= .venv
 export MCUTOOL_MODELS ?= $(abspath ../shared/models)
 
-.PHONY: demo test test-sanitize setup clean
+.PHONY: demo test test-sanitize setup system-deps clean
 
-$(VENV)/.installed: pyproject.toml
+# Debian packages: a C compiler for the engine's CPython extension, and the Cortex-M
+# cross compiler for the bare-metal builds the tests emulate. Installed when missing
+# (as root, with apt-get); otherwise a message says what to install.
+APT_NEEDS = $(if $(shell command -v gcc),,gcc) \
+            $(if $(shell command -v arm-none-eabi-gcc),,gcc-arm-none-eabi binutils-arm-none-eabi)
+system-deps:
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_NEEDS); \
+	    else echo "mcutool needs: $(APT_NEEDS) (apt-get install them, or your system's equivalent)"; exit 1; fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml setup.py | system-deps
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q --upgrade pip "setuptools>=77"
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	touch $@
 
