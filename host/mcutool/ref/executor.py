@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import McutoolError
 from ..ir import Graph
-from .kernels import kernel
+from .kernels import evaluate
 
 
 def run(graph: Graph, inputs: list[np.ndarray], keep: bool = False) -> list[np.ndarray] | dict[int, np.ndarray]:
@@ -23,17 +23,8 @@ def run(graph: Graph, inputs: list[np.ndarray], keep: bool = False) -> list[np.n
             raise McutoolError(f"input {t.name} must be {t.dtype} {t.shape}, got {x.dtype} {x.shape}")
         values[idx] = x.reshape(t.shape)
     for op in graph.ops:
-        _, ev = kernel(op.kind)
-        xs = []
-        for i in op.inputs:
-            if i < 0:
-                xs.append(None)
-            elif graph.t(i).is_const:
-                xs.append(graph.t(i).data)
-            else:
-                xs.append(values[i])
         out = graph.t(op.outputs[0])
-        y = ev(op, xs, out.shape)
+        y = evaluate(graph, op, values.__getitem__)
         assert y.shape == out.shape and y.dtype == np.dtype(out.dtype), (op.index, op.kind, y.shape, y.dtype)
         values[op.outputs[0]] = y
     if keep:

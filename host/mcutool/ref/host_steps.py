@@ -6,7 +6,7 @@ import numpy as np
 
 from ..ir import Graph
 from ..plan.model import Plan
-from .kernels import kernel
+from .kernels import evaluate
 
 
 def run_host_steps(graph: Graph, plan: Plan, vals: dict, kind: str) -> None:
@@ -14,8 +14,7 @@ def run_host_steps(graph: Graph, plan: Plan, vals: dict, kind: str) -> None:
     for s in plan.steps:
         if s.kind == kind:
             op = graph.ops[s.op]
-            xs = [None if t < 0 else graph.t(t).data if graph.t(t).is_const else vals[t] for t in op.inputs]
-            vals[op.outputs[0]] = kernel(op.kind)[1](op, xs, graph.t(op.outputs[0]).shape)
+            vals[op.outputs[0]] = evaluate(graph, op, vals.__getitem__)
 
 
 def device_inputs(graph: Graph, plan: Plan, inputs: list) -> tuple[dict, list[bytes]]:

@@ -31,3 +31,14 @@ def kernel(kind: str):
     mod, prep, ev = _TABLE[kind]
     m = import_module(f"mcutool.ref.{mod}")
     return getattr(m, prep), getattr(m, ev)
+
+
+def operands(graph, op, value) -> list:
+    """An op's input arrays in order: None for an absent optional input, the constant's data,
+    or value(tensor) for an activation (from a dict, an arena, ...)."""
+    return [None if t < 0 else graph.t(t).data if graph.t(t).is_const else value(t) for t in op.inputs]
+
+
+def evaluate(graph, op, value):
+    """Run one op on whole tensors; returns its output array."""
+    return kernel(op.kind)[1](op, operands(graph, op, value), graph.t(op.outputs[0]).shape)

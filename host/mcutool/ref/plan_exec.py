@@ -14,7 +14,7 @@ import numpy as np
 from ..ir import Graph
 from ..plan.model import FULL, INPUT, POST, PRE, RING, RUN, WINDOW, Plan
 from ..plan.windows import SPATIAL, in_range
-from .kernels import kernel
+from .kernels import evaluate, kernel
 
 
 class PlanError(AssertionError):
@@ -154,17 +154,7 @@ def run_plan(graph: Graph, plan: Plan, inputs: list[np.ndarray], poison_seed: in
             loaded = True
         if s.kind in (PRE, POST):
             op = graph.ops[s.op]
-            xs = []
-            for t in op.inputs:
-                if t < 0:
-                    xs.append(None)
-                elif graph.t(t).is_const:
-                    xs.append(graph.t(t).data)
-                elif t in host:
-                    xs.append(host[t])
-                else:
-                    xs.append(_read_full(graph, arena, t))
-            host[op.outputs[0]] = kernel(op.kind)[1](op, xs, graph.t(op.outputs[0]).shape)
+            host[op.outputs[0]] = evaluate(graph, op, lambda t: host[t] if t in host else _read_full(graph, arena, t))
         elif s.kind == INPUT:
             arena.write(s.op, host[s.op][:, s.r0 : s.r1, s.c0 : s.c1], s.r0, s.c0)
         elif s.kind == WINDOW:
@@ -193,8 +183,7 @@ def run_plan(graph: Graph, plan: Plan, inputs: list[np.ndarray], poison_seed: in
             if op.kind in SPATIAL or (len(yt.shape) == 4 and op.kind not in ("RESHAPE", "TRANSPOSE", "CONCATENATION", "MEAN", "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX", "FULLY_CONNECTED", "DEQUANTIZE")):
                 y = compute_window(graph, op, lambda t, a, b, c, d: _read_full(graph, arena, t), 0, yt.shape[1], 0, yt.shape[2])
             else:
-                xs = [None if t < 0 else graph.t(t).data if graph.t(t).is_const else _read_full(graph, arena, t) for t in op.inputs]
-                y = kernel(op.kind)[1](op, xs, yt.shape)
+                y = evaluate(graph, op, lambda t: _read_full(graph, arena, t))
             arena.write(op.outputs[0], y.reshape((1,) + y.shape[1:]) if len(yt.shape) == 4 else y, 0, 0)
         if i < len(plan.steps) - 1:  # after the last step the outputs are read back
             for t in ends.get(i, []):
