@@ -42,7 +42,7 @@ class View(C.Structure):
 class ConvParams(C.Structure):
     _fields_ = [(n, I32) for n in ("stride_h", "stride_w", "dil_h", "dil_w", "pad_t", "pad_l", "pad_b", "pad_r",
                                    "depth_multiplier", "input_offset", "output_offset", "act_min", "act_max")] + [
-        ("multiplier", P32), ("shift", P32), ("kh", I32), ("kw", I32), ("weights", P8), ("bias", P32)]
+        ("multiplier", P32), ("shift", P32), ("kh", I32), ("kw", I32), ("weights", P8), ("bias", P32), ("rq", P32)]
 
 
 class FCParams(C.Structure):
@@ -171,6 +171,16 @@ def conv_params(d: dict, w: np.ndarray, bias, keep: Keep) -> ConvParams:
     p.kh, p.kw = int(w.shape[1]), int(w.shape[2])
     p.weights = keep.p8(w)
     p.bias = keep.p32(bias)
+    # the per-channel table as prepare derives it, from these very constants (a test may
+    # hand-make op.data or change its multipliers)
+    from mcutool.ref.conv import rq_words
+
+    oc = len(d["multiplier"])
+    dw = w.shape[0] != oc  # 1HWO, else OHWI (the same sums when both read oc)
+    wsum = (w.reshape(-1, oc).sum(axis=0) if dw else w.reshape(oc, -1).sum(axis=1)).astype(np.int64)
+    rq = rq_words(bias, wsum, d["input_offset"], d["multiplier"], d["shift"])
+    p.rq = keep.p32(rq)
+    p._rq = rq  # alive as long as the struct (callers may drop `keep`)
     return p
 
 

@@ -735,7 +735,7 @@ CHAIN_CASES = [
     ("params_short", _put("<H", lambda b: _op(b, 0) + 4, (record_words("CONV_2D") - 1,)),
      r"op 0 \(CONV_2D\): parameter record too short"),
     ("params_long", _put("<H", lambda b: _op(b, 0) + 4, (record_words("CONV_2D") + 1,)),
-     r"op 0 \(CONV_2D\): parameter record has 17 words, CONV_2D needs 16"),
+     r"op 0 \(CONV_2D\): parameter record has 19 words, CONV_2D needs 18"),
     ("params_overrun", _put("<H", lambda b: _op(b, 7) + 4, (5000,)), r"op 7 \(SOFTMAX\): record overruns the OPS section"),
     ("enum_fc_rounding", _put("<i", _w(6, "FULLY_CONNECTED", "rounding"), (2,)),
      r"op 6 \(FULLY_CONNECTED\): 'rounding' value 2 out of range"),

@@ -67,8 +67,8 @@ static mcu_status run_window(const mcu_model *m, uint8_t *arena, const mcu_op *o
         mcu_conv_params dp, pp;
         mcu_buffer pix;
         mcu_op_at(m, s->fused, &dw);
-        mcu_conv_params_of(m, &dw, &dp);
-        mcu_conv_params_of(m, op, &pp);
+        mcu_conv_params_of(m, &dw, &dp, 0);
+        mcu_conv_params_of(m, op, &pp, 0);
         mcu_buffer_of(m, mcu_op_out(&dw, 0), &pix);
         view_of(m, arena, mcu_op_in(&dw, 0), patch, &in);
         mcu_depthwise_pointwise(&dp, &pp, &in, pix.channels, &out, (int8_t *)(arena + pix.offset), r0, r1, c0, c1);
@@ -79,7 +79,7 @@ static mcu_status run_window(const mcu_model *m, uint8_t *arena, const mcu_op *o
     case MCU_OP_CONV_2D:
     case MCU_OP_DEPTHWISE_CONV_2D: {
         mcu_conv_params p;
-        mcu_conv_params_of(m, op, &p);
+        mcu_conv_params_of(m, op, &p, 0);
         if (op->code == MCU_OP_DEPTHWISE_CONV_2D) mcu_depthwise(&p, &in, &out, r0, r1, c0, c1);
         else if (p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && !p.pad_t && !p.pad_l)
             mcu_pointwise(&p, &in, &out, r0, r1, c0, c1);
@@ -143,7 +143,7 @@ static mcu_status run_whole(const mcu_model *m, uint8_t *arena, const mcu_op *op
         mcu_conv_params p;
         mcu_buffer sb;
         mcu_view io;
-        mcu_conv_params_of(m, op, &p);
+        mcu_conv_params_of(m, op, &p, 0);
         mcu_buffer_of(m, -1 - (int32_t)step, &sb);
         view_of(m, arena, tx, 0, &io);
         mcu_depthwise_inplace(&p, &io, y.dims[1], y.dims[2], (int8_t *)(arena + sb.offset));

@@ -68,6 +68,6 @@ static inline int32_t mcu_op_out(const mcu_op *op, int k) { return mcu_rds16(op-
 static inline int32_t mcu_word(const mcu_op *op, int k) { return mcu_rds32(op->words + 4 * k); }
 
 /* Decode an op's parameters (words -> struct), with pointers into DATA/constants. */
-mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p);
+mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p, int check);
 
 #endif

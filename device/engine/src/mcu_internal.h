@@ -48,7 +48,9 @@ typedef struct {
     int32_t kh, kw;                    /* from the weights' shape */
     const int8_t *weights;             /* CONV_2D: OHWI; DEPTHWISE: 1HWO */
     const int32_t *bias;               /* or NULL */
+    const int32_t *rq;                 /* MCU_RQ_WORDS per output channel (kcommon.h k_rqc) */
 } mcu_conv_params;
+#define MCU_RQ_WORDS 6
 
 typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;

@@ -50,7 +50,7 @@ static uint32_t crc32(const uint8_t *p, uint32_t n, uint32_t crc) {
 }
 
 static const uint8_t EXPECTED_WORDS[MCU_OP_COUNT] = {
-    0, 16, 17, 9, 12, 7, 10, 10, 11, 10, 0, 4, 5, 6, 2, 1, 4, 6, 4,
+    0, 18, 19, 9, 12, 7, 10, 10, 11, 10, 0, 4, 5, 6, 2, 1, 4, 6, 4,
 };
 
 void mcu_tensor_at(const mcu_model *m, int32_t i, mcu_tensor *t) {
@@ -164,7 +164,8 @@ static const uint8_t *const_data(const mcu_model *m, int32_t t_index, uint8_t dt
     return m->data + t.data_offset;
 }
 
-mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p) {
+/* Decode a CONV_2D / DEPTHWISE_CONV_2D record; with `check` (at load), also validate it. */
+mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p, int check) {
     int dw = op->code == MCU_OP_DEPTHWISE_CONV_2D;
     int k = 0;
     mcu_tensor x, w, y;
@@ -183,6 +184,7 @@ mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_par
     p->act_max = mcu_word(op, k++);
     int32_t moff = mcu_word(op, k++), mcnt = mcu_word(op, k++);
     int32_t soff = mcu_word(op, k++), scnt = mcu_word(op, k++);
+    int32_t qoff = mcu_word(op, k++), qcnt = mcu_word(op, k++);
     if (op->n_in < 2 || op->n_out < 1) return MCU_ERR_PARAMS;
     int32_t ti = mcu_op_in(op, 0), tw = mcu_op_in(op, 1), to = mcu_op_out(op, 0);
     if (ti < 0 || tw < 0) return MCU_ERR_PARAMS;
@@ -208,6 +210,9 @@ mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_par
     }
     p->multiplier = data_array(m, moff, mcnt);
     p->shift = data_array(m, soff, scnt);
+    p->rq = data_array(m, qoff, qcnt);
+    if (!check) return MCU_OK;
+    if (!p->rq || qcnt != MCU_RQ_WORDS * oc) return MCU_ERR_PARAMS;
     if (!p->multiplier || !p->shift || mcnt != oc || scnt != oc) return MCU_ERR_PARAMS;
     if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->stride_h > 64 || p->stride_w > 64 ||
         p->dil_h > 64 || p->dil_w > 64 || p->pad_t < 0 || p->pad_l < 0 || p->pad_b < 0 || p->pad_r < 0 ||
@@ -222,8 +227,15 @@ mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_par
     if (p->input_offset < -255 || p->input_offset > 255 || p->output_offset < -128 || p->output_offset > 127 ||
         p->act_min < -128 || p->act_max > 127 || p->act_min > p->act_max)
         return MCU_ERR_PARAMS;
-    for (int32_t c = 0; c < oc; c++)
-        if (p->shift[c] < -31 || p->shift[c] > 30 || p->multiplier[c] < 0) return MCU_ERR_PARAMS;
+    for (int32_t c = 0; c < oc; c++) {
+        /* the rescale constants must be the ones ref/conv.py rq_table derives */
+        const int32_t *q = p->rq + MCU_RQ_WORDS * c, mu = p->multiplier[c], r = -p->shift[c];
+        const int fast = r >= 0 && r <= 16;
+        if (p->shift[c] < -31 || p->shift[c] > 30 || mu < 0 || q[1] != mu >> 16 || q[2] != (mu & 0xFFFF) ||
+            q[3] != (fast ? (1 << 14) + (r ? 1 << (14 + r) : 0) : 0) || q[4] != (fast ? 15 + r : 0) ||
+            q[5] != (fast ? 16 : 0))
+            return MCU_ERR_PARAMS;
+    }
     return MCU_OK;
 }
 
@@ -234,7 +246,7 @@ static mcu_status check_op_params(const mcu_model *m, const mcu_op *op) {
     case MCU_OP_CONV_2D:
     case MCU_OP_DEPTHWISE_CONV_2D: {
         mcu_conv_params p;
-        return mcu_conv_params_of(m, op, &p);
+        return mcu_conv_params_of(m, op, &p, 1);
     }
     case MCU_OP_FULLY_CONNECTED: {
         int32_t mcnt = mcu_word(op, 5), scnt = mcu_word(op, 7), tw = op->n_in > 1 ? mcu_op_in(op, 1) : -1;
@@ -483,7 +495,7 @@ static mcu_status check_step(const mcu_model *m, uint32_t i) {
         if (s.fused >= m->n_ops || op.code != MCU_OP_CONV_2D) return MCU_ERR_STEP;
         mcu_op_at(m, s.fused, &dwop);
         if (dwop.code != MCU_OP_DEPTHWISE_CONV_2D || mcu_op_out(&dwop, 0) != mcu_op_in(&op, 0)) return MCU_ERR_STEP;
-        if (mcu_conv_params_of(m, &op, &q) != MCU_OK || q.kh != 1 || q.kw != 1 || q.stride_h != 1 || q.stride_w != 1 ||
+        if (mcu_conv_params_of(m, &op, &q, 1) != MCU_OK || q.kh != 1 || q.kw != 1 || q.stride_h != 1 || q.stride_w != 1 ||
             q.pad_t || q.pad_l || q.pad_b || q.pad_r)
             return MCU_ERR_STEP;
         mcu_buffer pb;
@@ -501,7 +513,7 @@ static mcu_status check_step(const mcu_model *m, uint32_t i) {
         mcu_tensor_at(m, tx, &x);
         if (x.rank != 4) return MCU_ERR_STEP;
         if (first->code == MCU_OP_CONV_2D || first->code == MCU_OP_DEPTHWISE_CONV_2D) {
-            if (mcu_conv_params_of(m, first, &p) != MCU_OK) return MCU_ERR_STEP;
+            if (mcu_conv_params_of(m, first, &p, 1) != MCU_OK) return MCU_ERR_STEP;
             sh = p.stride_h, sw = p.stride_w, pt = p.pad_t, pl = p.pad_l;
             eh = (p.kh - 1) * p.dil_h + 1, ew = (p.kw - 1) * p.dil_w + 1;
         } else {

@@ -31,9 +31,14 @@ _CONV_EPILOGUE = [
 ]
 _SPATIAL = [("stride", (I32, 2)), ("dilation", (I32, 2)), ("pad", (I32, 4))]
 
+# Per output channel, 6 int32 the device kernels read instead of recomputing them
+# (host/mcutool/ref/conv.py rq_table): bias + input_offset * sum(w), and the rescale's
+# 16-bit multiplier halves, rounding constant, shift and fast-path limit.
+_RQ = [("rq", ("arr", "int32"))]
+
 LAYOUTS: dict[str, list] = {
-    "CONV_2D": _SPATIAL + _CONV_EPILOGUE,
-    "DEPTHWISE_CONV_2D": _SPATIAL + [("depth_multiplier", I32)] + _CONV_EPILOGUE,
+    "CONV_2D": _SPATIAL + _CONV_EPILOGUE + _RQ,
+    "DEPTHWISE_CONV_2D": _SPATIAL + [("depth_multiplier", I32)] + _CONV_EPILOGUE + _RQ,
     "FULLY_CONNECTED": _CONV_EPILOGUE + [("rounding", ("enum", ("double", "single")))],
     "ADD": [
         ("input1_offset", I32), ("input2_offset", I32), ("output_offset", I32), ("left_shift", I32),

@@ -41,6 +41,42 @@ def _channel_multipliers(graph: Graph, op: Op, n_channels: int, axis: int) -> tu
     return mult, shift
 
 
+RQ_WORDS = 6  # per output channel: kfold, mh, ml, kq, sh, lim
+
+
+def rq_table(graph: Graph, op: Op, wsum, ep: dict) -> np.ndarray:
+    b = graph.t(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    return rq_words(b, wsum, ep["input_offset"], ep["multiplier"], ep["shift"])
+
+
+def rq_words(bias, wsum, input_offset: int, multiplier, shift) -> np.ndarray:
+    """The device's per-output-channel constants (RQ_WORDS int32 each, flat):
+
+    kfold  bias + input_offset * sum(w), wrapped to int32: the accumulator of a pixel whose
+           taps are all inside the image is kfold + sum(w * x)
+    mh, ml the multiplier's high and low 16 bits
+    kq, sh MultiplyByQuantizedMultiplier(acc, m, shift) for shift = -r <= 0, r <= 16 and
+           u = |acc| < 2**16 is, with s = -1 if acc < 0 else 0 (exact: the two roundings
+           fold into one floor, see device/engine/src/kernels/kcommon.h):
+           sign(acc) * ((u*mh + kq + s + ((u*ml + (s & 0xFFFF)) >> 16)) >> sh),
+           kq = 2**14 + (2**(14 + r) if r else 0), sh = 15 + r
+    lim    16 where that holds (|acc| >= 2**16 takes the exact generic path), else 0 with
+           kq = sh = 0: every nonzero acc takes the generic path.
+    """
+    b = np.asarray(bias, np.int64) if bias is not None else 0
+    kfold = (b + int(input_offset) * np.asarray(wsum, np.int64)) & 0xFFFFFFFF
+    kfold = np.where(kfold >= 2**31, kfold - 2**32, kfold)
+    m = np.asarray(multiplier, np.int64)
+    r = -np.asarray(shift, np.int64)
+    fast = (r >= 0) & (r <= 16) & (m >= 0)
+    rr = np.clip(r, 0, 16)
+    kq = np.where(fast, (1 << 14) + np.where(rr >= 1, 1 << (14 + rr), 0), 0)
+    sh = np.where(fast, 15 + rr, 0)
+    lim = np.where(fast, 16, 0)
+    t = np.stack([kfold, m >> 16, m & 0xFFFF, kq, sh, lim], axis=1)
+    return t.reshape(-1).astype(np.int32)
+
+
 def _check_int8(graph: Graph, op: Op) -> None:
     x, w = graph.t(op.inputs[0]), graph.t(op.inputs[1])
     y = graph.t(op.outputs[0])
@@ -93,7 +129,9 @@ def prepare_conv_2d(graph: Graph, op: Op) -> dict:
     if ic != x.shape[3]:
         raise McutoolError(f"op {op.index} (CONV_2D): grouped convolution ({x.shape[3]} input channels, filter has {ic}) is not supported")
     mult, shift = _channel_multipliers(graph, op, oc, axis=0)
-    return {**_spatial(graph, op, kh, kw), **_epilogue_data(graph, op, mult, shift)}
+    ep = _epilogue_data(graph, op, mult, shift)
+    wsum = w.data.reshape(oc, -1).astype(np.int64).sum(axis=1)
+    return {**_spatial(graph, op, kh, kw), **ep, "rq": rq_table(graph, op, wsum, ep)}
 
 
 def prepare_depthwise_conv_2d(graph: Graph, op: Op) -> dict:
@@ -106,7 +144,9 @@ def prepare_depthwise_conv_2d(graph: Graph, op: Op) -> dict:
             f"op {op.index} (DEPTHWISE_CONV_2D): {x.shape[3]} input channels x multiplier {m} != {oc} output channels"
         )
     mult, shift = _channel_multipliers(graph, op, oc, axis=3)
-    return {**_spatial(graph, op, kh, kw), "depth_multiplier": m, **_epilogue_data(graph, op, mult, shift)}
+    ep = _epilogue_data(graph, op, mult, shift)
+    wsum = w.data.reshape(-1, oc).astype(np.int64).sum(axis=0)
+    return {**_spatial(graph, op, kh, kw), "depth_multiplier": m, **ep, "rq": rq_table(graph, op, wsum, ep)}
 
 
 def prepare_fully_connected(graph: Graph, op: Op) -> dict:

@@ -11,11 +11,14 @@
  *  - with dilation 1 along the width, the in-image taps of one kernel row are one
  *    contiguous run of (kx1 - kx0) * ic bytes in both the input row and the OHWI weights;
  *  - rows are found with one modulo per output row (see k_rows), none per pixel;
- *  - the rescale uses one k_rq per channel of the block (kcommon.h), set up once.
+ *  - the folded constant and the rescale come from the image's per-channel record
+ *    (kcommon.h k_qout), nothing is set up per call.
  */
 #include "../fixedpoint.h"
 #include "../mcu_internal.h"
 #include "kcommon.h"
+
+int32_t mcu_rq_slow(int32_t acc, int32_t m, int32_t shift) { return k_mbqm(acc, m, shift); }
 
 /* acc[j] (j < nb) += the taps of one kernel row: xr = input row, wr = weights of the
  * block's first channel for this kernel row (kx = 0). */
@@ -64,14 +67,7 @@ void mcu_conv2d(const mcu_conv_params *p, const mcu_view *in, const mcu_view *ou
     for (int32_t ob = 0; ob < oc; ob += 4) {
         const int32_t nb = oc - ob < 4 ? oc - ob : 4;
         const int8_t *wb = p->weights + ob * ws;
-        int32_t bias[4], kfold[4];
-        k_rq q[4];
-        for (int32_t j = 0; j < nb; j++) {
-            bias[j] = p->bias ? p->bias[ob + j] : 0;
-            /* interior: bias + off * sum(w), in wrapping int32 like the reference's acc */
-            kfold[j] = k_wrap((uint32_t)bias[j] + (uint32_t)(off * k_sum(wb + j * ws, ws)));
-            k_rq_init(&q[j], p->multiplier[ob + j], p->shift[ob + j], &e);
-        }
+        const int32_t *q = p->rq + ob * MCU_RQ_WORDS;
         for (int32_t oy = r0; oy < r1; oy++) {
             k_rows rows;
             int8_t *orow = mcu_row(out, oy) + ob;
@@ -93,8 +89,10 @@ void mcu_conv2d(const mcu_conv_params *p, const mcu_view *in, const mcu_view *ou
                 }
                 int8_t *o = orow + ox * oc;
                 for (int32_t j = 0; j < nb; j++) {
-                    int32_t a = interior ? k_add(acc[j], kfold[j]) : k_add(acc[j], bias[j]);
-                    o[j] = k_rq_apply(a, &q[j]);
+                    /* interior: + bias + off * sum(w) (the record's kfold); border: + bias */
+                    const int32_t *qj = q + j * MCU_RQ_WORDS;
+                    int32_t a = k_add(acc[j], interior ? qj[0] : (p->bias ? p->bias[ob + j] : 0));
+                    o[j] = k_qout(a, qj, &e, p, ob + j);
                 }
             }
         }

@@ -14,16 +14,16 @@
  *    other kernels with one byte step for taps and weights (multiplier 1, dilation 1) run
  *    each kernel row as one indexed loop (dw_krow_pair);
  *  - border pixels skip the taps outside the image and add the offset per tap;
- *  - the rescale uses a k_rq (kcommon.h) set up once per channel and row: no 64-bit
- *    arithmetic, bit-exact with mcu_mbqm.
+ *  - the folded constant and the rescale come from the image's per-channel record
+ *    (kcommon.h k_qout): no 64-bit arithmetic, nothing set up per call, bit-exact with
+ *    mcu_mbqm;
+ *  - the fused depthwise -> 1x1 path computes a pixel's depthwise channels with the same
+ *    unrolled 3x3 sum where every tap is inside the image.
  * Accumulation order differs from the reference's, which is harmless: integer sums.
  */
 #include "../fixedpoint.h"
 #include "../mcu_internal.h"
 #include "kcommon.h"
-
-/* The rescale, out of line: it has eight call sites here, and the flash budget counts. */
-static K_NOINLINE int8_t dw_rq(int32_t acc, const k_rq *q) { return k_rq_apply(acc, q); }
 
 typedef struct {
     const mcu_conv_params *p;
@@ -45,6 +45,12 @@ static void dw_ctx_init(dw_ctx *c, const mcu_conv_params *p, const mcu_view *in,
     c->off = p->input_offset;
     c->e = k_epilogue(p->output_offset, p->act_min, p->act_max);
     k_interior(in->w, p->kw, p->stride_w, p->dil_w, p->pad_l, &c->ox_lo, &c->ox_hi);
+}
+
+/* The rescale of channel oc, out of line: it has many call sites here, and the flash
+ * budget counts. */
+static K_NOINLINE int8_t dw_rq(int32_t acc, const dw_ctx *c, int32_t oc) {
+    return k_qout(acc, c->p->rq + oc * MCU_RQ_WORDS, &c->e, c->p, oc);
 }
 
 /* acc of one pixel, skipping taps outside the image, offset added per tap (no bias). */
@@ -91,23 +97,18 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                         int8_t *dst, int32_t step) {
     const mcu_conv_params *p = c->p;
     const int32_t bias = p->bias ? p->bias[oc] : 0;
-    k_rq q;
     const int32_t in_c = c->in_c, out_c = c->out_c, kh = c->kh, kw = c->kw;
     int32_t ilo = c1, ihi = c1, ox = c0;
-    k_rq_init(&q, p->multiplier[oc], p->shift[oc], &c->e);
     if (rows->n == kh) {
         ilo = c->ox_lo < c0 ? c0 : (c->ox_lo > c1 ? c1 : c->ox_lo);
         ihi = c->ox_hi < ilo ? ilo : (c->ox_hi > c1 ? c1 : c->ox_hi);
     }
     for (; ox < ilo; ox++, dst += step)
-        *dst = dw_rq(k_add(dw_border_acc(c, rows, ic, oc, ox), bias), &q);
+        *dst = dw_rq(k_add(dw_border_acc(c, rows, ic, oc, ox), bias), c, oc);
 
     if (ox < ihi) {
         const int8_t *w0 = p->weights + oc;
-        const int32_t ntaps = kh * kw;
-        int32_t wsum = 0;
-        for (int32_t t = 0; t < ntaps; t++) wsum += w0[t * out_c];
-        const int32_t kfold = k_wrap((uint32_t)bias + (uint32_t)(c->off * wsum));
+        const int32_t kfold = p->rq[oc * MCU_RQ_WORDS]; /* bias + input_offset * sum(w) */
         const int32_t xstep = c->sw * in_c; /* bytes between neighbouring outputs' windows */
         const int32_t dstep = c->dw * in_c; /* bytes between taps of a kernel row */
         const int8_t *xo = rows->p0 + (ox * c->sw - p->pad_l) * in_c + ic; /* tap (0, 0) of pixel ox */
@@ -149,8 +150,8 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                     wv = wl[2 * out_c];
                     a0 += wv * x2;
                     a1 += wv * x3;
-                    dst[0] = dw_rq(k_add(a0, kfold), &q);
-                    dst[step] = dw_rq(k_add(a1, kfold), &q);
+                    dst[0] = dw_rq(k_add(a0, kfold), c, oc);
+                    dst[step] = dw_rq(k_add(a1, kfold), c, oc);
                     dst += 2 * step;
                     ra += 2 * in_c;
                     rb += 2 * in_c;
@@ -161,7 +162,7 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                 int32_t a = w00 * ra[0] + w01 * ra[dstep] + w02 * ra[2 * dstep];
                 a += wm[0] * rb[0] + wm[out_c] * rb[dstep] + wm[2 * out_c] * rb[2 * dstep];
                 a += wl[0] * rc[0] + wl[out_c] * rc[dstep] + wl[2 * out_c] * rc[2 * dstep];
-                *dst = dw_rq(k_add(a, kfold), &q);
+                *dst = dw_rq(k_add(a, kfold), c, oc);
                 ra += xstep;
                 rb += xstep;
                 rc += xstep;
@@ -188,8 +189,8 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                     }
                     K_ROWS_NEXT(rows, xr, s);
                 }
-                dst[0] = dw_rq(k_add(a0, kfold), &q);
-                dst[step] = dw_rq(k_add(a1, kfold), &q);
+                dst[0] = dw_rq(k_add(a0, kfold), c, oc);
+                dst[step] = dw_rq(k_add(a1, kfold), c, oc);
                 dst += 2 * step;
                 xo += 2 * xstep;
             }
@@ -206,13 +207,13 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                     }
                     K_ROWS_NEXT(rows, xr, s);
                 }
-                *dst = dw_rq(k_add(a, kfold), &q);
+                *dst = dw_rq(k_add(a, kfold), c, oc);
                 xo += xstep;
             }
         }
     }
     for (; ox < c1; ox++, dst += step)
-        *dst = dw_rq(k_add(dw_border_acc(c, rows, ic, oc, ox), bias), &q);
+        *dst = dw_rq(k_add(dw_border_acc(c, rows, ic, oc, ox), bias), c, oc);
 }
 
 void mcu_depthwise(const mcu_conv_params *p, const mcu_view *in, const mcu_view *out, int32_t r0, int32_t r1,
@@ -249,49 +250,56 @@ void mcu_depthwise_inplace(const mcu_conv_params *p, const mcu_view *io, int32_t
     }
 }
 
+/* The depthwise pixel of an interior output (every tap inside the image) of a 3x3 kernel
+ * with depth multiplier 1, all C channels: ra, rb, rc are its kernel rows at tap (k, 0)
+ * channel 0, d the bytes between taps of a row. */
+static void dw3_pixel(const dw_ctx *c, const int8_t *ra, const int8_t *rb, const int8_t *rc, int32_t d,
+                      int8_t *out) {
+    const int32_t C = c->out_c;
+    const int8_t *w = c->p->weights;
+    for (int32_t ch = 0; ch < C; ch++, w++) {
+        int32_t a = w[0] * ra[ch] + w[C] * ra[ch + d] + w[2 * C] * ra[ch + 2 * d];
+        a += w[3 * C] * rb[ch] + w[4 * C] * rb[ch + d] + w[5 * C] * rb[ch + 2 * d];
+        a += w[6 * C] * rc[ch] + w[7 * C] * rc[ch + d] + w[8 * C] * rc[ch + 2 * d];
+        out[ch] = dw_rq(k_add(a, c->p->rq[ch * MCU_RQ_WORDS]), c, ch);
+    }
+}
+
 void mcu_depthwise_pointwise(const mcu_conv_params *dw, const mcu_conv_params *pw, const mcu_view *in,
                              int32_t mid_c, const mcu_view *out, int8_t *pixel, int32_t r0, int32_t r1, int32_t c0,
                              int32_t c1) {
     dw_ctx c;
-    const int32_t m = dw->depth_multiplier, oc_n = out->c, poff = pw->input_offset;
+    const int32_t m = dw->depth_multiplier, oc_n = out->c;
     const k_epi pe = k_epilogue(pw->output_offset, pw->act_min, pw->act_max);
     if (r1 <= r0 || c1 <= c0) return;
     dw_ctx_init(&c, dw, in, mid_c);
+    const int fast3 = c.kh == 3 && c.kw == 3 && m == 1;
+    const int32_t d = c.dw * c.in_c, xstep = c.sw * c.in_c;
     for (int32_t oy = r0; oy < r1; oy++) {
         k_rows rows;
         int8_t *o = mcu_row(out, oy) + c0 * oc_n;
         k_rows_init(&rows, in, oy * dw->stride_h - dw->pad_t, c.kh, dw->dil_h);
+        const int8_t *ra = rows.p0, *rb = ra, *rc = ra;
+        if (fast3 && rows.n == 3) {
+            int32_t s = rows.s0;
+            K_ROWS_NEXT(&rows, rb, s);
+            rc = rb;
+            K_ROWS_NEXT(&rows, rc, s);
+        }
         for (int32_t ox = c0; ox < c1; ox++, o += oc_n) {
             /* the depthwise pixel, every channel, requantized as the unfused op does */
-            int32_t mc = 0;
-            for (int32_t ic = 0; ic < c.in_c; ic++) {
-                for (int32_t j = 0; j < m; j++, mc++) {
-                    int32_t acc = dw_border_acc(&c, &rows, ic, mc, ox);
-                    int32_t b = dw->bias ? dw->bias[mc] : 0;
-                    k_rq q;
-                    k_rq_init(&q, dw->multiplier[mc], dw->shift[mc], &c.e);
-                    pixel[mc] = dw_rq(k_add(acc, b), &q);
-                }
+            if (fast3 && rows.n == 3 && ox >= c.ox_lo && ox < c.ox_hi) {
+                const int32_t xo = ox * xstep - dw->pad_l * c.in_c;
+                dw3_pixel(&c, ra + xo, rb + xo, rc + xo, d, pixel);
+            } else {
+                int32_t mc = 0;
+                for (int32_t ic = 0; ic < c.in_c; ic++)
+                    for (int32_t j = 0; j < m; j++, mc++)
+                        pixel[mc] = dw_rq(k_add(dw_border_acc(&c, &rows, ic, mc, ox), dw->bias ? dw->bias[mc] : 0),
+                                          &c, mc);
             }
-            /* the 1x1 conv of that pixel, 4 output channels per pass over it */
-            int32_t ob = 0;
-            for (; ob + 4 <= oc_n; ob += 4) {
-                int32_t acc[4] = {0, 0, 0, 0};
-                k_dot4_off(pixel, pw->weights + ob * mid_c, mid_c, mid_c, poff, acc);
-                for (int32_t j = 0; j < 4; j++) {
-                    int32_t b = pw->bias ? pw->bias[ob + j] : 0;
-                    k_rq q;
-                    k_rq_init(&q, pw->multiplier[ob + j], pw->shift[ob + j], &pe);
-                    o[ob + j] = dw_rq(k_add(acc[j], b), &q);
-                }
-            }
-            for (; ob < oc_n; ob++) {
-                int32_t acc = k_dot1(pixel, pw->weights + ob * mid_c, mid_c, poff);
-                int32_t b = pw->bias ? pw->bias[ob] : 0;
-                k_rq q;
-                k_rq_init(&q, pw->multiplier[ob], pw->shift[ob], &pe);
-                o[ob] = dw_rq(k_add(acc, b), &q);
-            }
+            /* the 1x1 conv of that pixel */
+            mcu_pw_pixel(pw, pixel, mid_c, oc_n, &pe, o);
         }
     }
 }

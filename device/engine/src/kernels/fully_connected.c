@@ -11,16 +11,12 @@
 #include "kcommon.h"
 
 static int8_t fc_out(const mcu_fc_params *p, const k_epi *e, int32_t acc, int32_t u) {
+    int32_t v;
     acc = k_add(acc, p->bias ? p->bias[u] : 0);
-    if (p->single_rounding) {
-        int32_t v = mcu_mbqm_single(acc, p->multiplier[u], p->shift[u]);
-        v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
-        return (int8_t)(v + e->offset);
-    } else {
-        k_rq q;
-        k_rq_init(&q, p->multiplier[u], p->shift[u], e);
-        return k_rq_apply(acc, &q);
-    }
+    v = p->single_rounding ? mcu_mbqm_single(acc, p->multiplier[u], p->shift[u])
+                           : mcu_rq_slow(acc, p->multiplier[u], p->shift[u]);
+    v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
+    return (int8_t)(v + e->offset);
 }
 
 void mcu_fully_connected(const mcu_fc_params *p, const int8_t *in, int32_t rows, int8_t *out) {

@@ -123,6 +123,43 @@ K_INLINE int8_t k_rq_apply(int32_t acc, const k_rq *q) {
     return (int8_t)(v + q->offset);
 }
 
+/* ---- the conv epilogue from the image's per-channel record ----------------------------
+ * mcu_conv_params.rq holds MCU_RQ_WORDS int32 per output channel (host/mcutool/ref/conv.py
+ * rq_table): q[0] kfold = bias + input_offset * sum(w), q[1] mh, q[2] ml (the multiplier's
+ * 16-bit halves), q[3] kq, q[4] sh, q[5] lim. MultiplyByQuantizedMultiplier rounds twice,
+ * half away from zero (RoundingDivideByPOT) after SaturatingRoundingDoublingHighMul, which
+ * rounds |a| * m / 2^31 half up for a >= 0 and half down for a < 0. With u = |acc|,
+ * r = -shift >= 0 and integer c = 2^(r-1), floor((floor(X / 2^31) + c) / 2^r) =
+ * floor((X + c * 2^31) / 2^(31+r)): the two roundings are one,
+ *   |result| = (u * m + 2^30 + [r > 0] 2^(30+r) - [acc < 0]) >> (31 + r),
+ * and with m = mh * 2^16 + ml and u < 2^16 that is 32-bit arithmetic:
+ *   (u * mh + kq + s + ((u * ml + (s & 0xFFFF)) >> 16)) >> sh,   s = acc < 0 ? -1 : 0,
+ * kq = 2^14 + [r > 0] 2^(14+r), sh = 15 + r (u * mh < 2^31, u * ml + 0xFFFF < 2^32, the
+ * sum < 2^32 for r <= 16). lim is 16 where this holds; |acc| >= 2^16, or a channel with
+ * lim 0 (kq = sh = 0), takes mcu_rq_slow (conv.c), which is mcu_mbqm itself. */
+int32_t mcu_rq_slow(int32_t acc, int32_t m, int32_t shift);
+
+K_INLINE int32_t k_qv(int32_t acc, const int32_t *q, const mcu_conv_params *p, int32_t oc) {
+    const int32_t si = mcu_asr(acc, 31);
+    const uint32_t s = (uint32_t)si;
+    const uint32_t u = ((uint32_t)acc ^ s) - s;
+    uint32_t t;
+    if (u >> q[5]) return mcu_rq_slow(acc, p->multiplier[oc], p->shift[oc]);
+    t = u * (uint32_t)q[1] + (uint32_t)q[3] + s + ((u * (uint32_t)q[2] + (s >> 16)) >> 16);
+    t >>= q[4];
+    return ((int32_t)t ^ si) - si;
+}
+
+/* k_qv, clamped, plus the output offset */
+K_INLINE int8_t k_qout(int32_t acc, const int32_t *q, const k_epi *e, const mcu_conv_params *p, int32_t oc) {
+    int32_t v = k_qv(acc, q, p, oc);
+    v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
+    return (int8_t)(v + e->offset);
+}
+
+/* pointwise.c: one pixel of a 1x1 conv, every output channel: o[j] from x[0..ic). */
+void mcu_pw_pixel(const mcu_conv_params *p, const int8_t *x, int32_t ic, int32_t oc, const k_epi *e, int8_t *o);
+
 /* ---- dot products ------------------------------------------------------------------
  * x: n input bytes; w: n weights of channel 0, channel j's at w + j * ws.
  * acc[j] += sum_i x[i] * w[j * ws + i]            (k_dot4)
@@ -187,27 +224,28 @@ K_INLINE void k_dot4(const int8_t *x, const int8_t *w, int32_t ws, int32_t n, in
         acc[3] = a3;
     }
 #else
+    /* uint32 sums: acc may start at any int32 (a folded bias) and wraps like the asm */
     const int8_t *w1 = w + ws, *w2 = w1 + ws, *w3 = w2 + ws;
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t a0 = (uint32_t)acc[0], a1 = (uint32_t)acc[1], a2 = (uint32_t)acc[2], a3 = (uint32_t)acc[3];
     int32_t i = 0;
     for (; i + 2 <= n; i += 2) {
         int32_t xa = x[i], xb = x[i + 1];
-        a0 += xa * w[i] + xb * w[i + 1];
-        a1 += xa * w1[i] + xb * w1[i + 1];
-        a2 += xa * w2[i] + xb * w2[i + 1];
-        a3 += xa * w3[i] + xb * w3[i + 1];
+        a0 += (uint32_t)(xa * w[i] + xb * w[i + 1]);
+        a1 += (uint32_t)(xa * w1[i] + xb * w1[i + 1]);
+        a2 += (uint32_t)(xa * w2[i] + xb * w2[i + 1]);
+        a3 += (uint32_t)(xa * w3[i] + xb * w3[i + 1]);
     }
     if (i < n) {
         int32_t xa = x[i];
-        a0 += xa * w[i];
-        a1 += xa * w1[i];
-        a2 += xa * w2[i];
-        a3 += xa * w3[i];
+        a0 += (uint32_t)(xa * w[i]);
+        a1 += (uint32_t)(xa * w1[i]);
+        a2 += (uint32_t)(xa * w2[i]);
+        a3 += (uint32_t)(xa * w3[i]);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    acc[0] = k_wrap(a0);
+    acc[1] = k_wrap(a1);
+    acc[2] = k_wrap(a2);
+    acc[3] = k_wrap(a3);
 #endif
 }
 
