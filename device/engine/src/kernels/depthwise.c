@@ -25,6 +25,13 @@
 #include "../mcu_internal.h"
 #include "kcommon.h"
 
+#include <string.h>
+
+/* the largest padded plane mcu_depthwise_inplace copies a channel into (stack bytes) */
+#define DW_PAD_MAX 196
+/* the three padded input rows mcu_depthwise copies a one-channel input into */
+#define DW_ROWS_MAX 300
+
 typedef struct {
     const mcu_conv_params *p;
     const mcu_view *in;
@@ -53,27 +60,54 @@ static K_NOINLINE int8_t dw_rq(int32_t acc, const dw_ctx *c, int32_t oc) {
     return k_qout(acc, c->p->rq + oc * MCU_RQ_WORDS, &c->e, c->p, oc);
 }
 
-/* acc of one pixel, skipping taps outside the image, offset added per tap (no bias). */
+/* acc of one pixel, skipping taps outside the image (no bias): sum w * x over the taps
+ * inside, plus input_offset * (their sum of w). Each tap row runs the same n taps. */
 static int32_t dw_border_acc(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t oc, int32_t ox) {
-    const int32_t in_c = c->in_c, out_c = c->out_c, kw = c->kw, dw = c->dw, off = c->off;
+    const int32_t in_c = c->in_c, out_c = c->out_c, kw = c->kw, dw = c->dw;
     const int32_t ix0 = ox * c->sw - c->p->pad_l;
-    int32_t kx0, kx1, acc = 0;
+    int32_t kx0, kx1, nr = rows->n, s = rows->s0, acc = 0, wsum = 0;
     k_cols(ix0, kw, dw, c->in->w, &kx0, &kx1);
-    const int8_t *xr = rows->p0;
-    int32_t s = rows->s0;
-    const int8_t *wr = c->p->weights + rows->ky0 * kw * out_c + oc;
-    for (int32_t k = 0; k < rows->n; k++) {
-        const int8_t *x = xr + (ix0 + kx0 * dw) * in_c + ic;
-        const int8_t *w = wr + kx0 * out_c;
-        for (int32_t kx = kx0; kx < kx1; kx++) {
-            acc += (*x + off) * *w;
-            x += dw * in_c;
+    const int32_t n = kx1 - kx0;
+    if (n <= 0 || nr <= 0) return 0;
+    const int32_t xs = dw * in_c, wskip = (kw - n) * out_c;
+    const int8_t *xr = rows->p0 + (ix0 + kx0 * dw) * in_c + ic;
+    const int8_t *w = c->p->weights + (rows->ky0 * kw + kx0) * out_c + oc;
+    for (;;) {
+        const int8_t *x = xr;
+        for (int32_t t = n; t > 0; t--) {
+            const int32_t wv = *w;
+            acc += wv * *x;
+            wsum += wv;
+            x += xs;
             w += out_c;
+        }
+        if (--nr == 0) break;
+        w += wskip;
+        K_ROWS_NEXT(rows, xr, s);
+    }
+    return acc + c->off * wsum;
+}
+
+/* The taps of output column ox inside the image: input bytes xt[t] + ic and weights
+ * wt[t] + oc. Returns their count, or -1 if there are more than DW_TAPS. */
+#define DW_TAPS 16
+static int32_t dw_taps(const dw_ctx *c, const k_rows *rows, int32_t ox, const int8_t **xt, const int8_t **wt) {
+    const int32_t in_c = c->in_c, out_c = c->out_c, kw = c->kw, dw = c->dw;
+    const int32_t ix0 = ox * c->sw - c->p->pad_l;
+    int32_t kx0, kx1, n = 0, s = rows->s0;
+    k_cols(ix0, kw, dw, c->in->w, &kx0, &kx1);
+    if (rows->n * (kx1 - kx0) > DW_TAPS) return -1;
+    const int8_t *xr = rows->p0;
+    const int8_t *wr = c->p->weights + rows->ky0 * kw * out_c;
+    for (int32_t k = 0; k < rows->n; k++) {
+        for (int32_t kx = kx0; kx < kx1; kx++, n++) {
+            xt[n] = xr + (ix0 + kx * dw) * in_c;
+            wt[n] = wr + kx * out_c;
         }
         wr += kw * out_c;
         K_ROWS_NEXT(rows, xr, s);
     }
-    return acc;
+    return n;
 }
 
 /* One kernel row of two neighbouring outputs: taps x[kx * c] and x[kx * c + xstep],
@@ -216,12 +250,64 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
         *dst = dw_rq(k_add(dw_border_acc(c, rows, ic, oc, ox), bias), c, oc);
 }
 
+/* 3x3 kernels over a uint8 copy of the input holding x + 128 (immediate-offset loads, no
+ * sign extension), padded with -input_offset + 128 so a padded tap adds nothing:
+ * dw3u_weights puts channel oc's taps in wk and returns its constant
+ * bias + input_offset * sum(w) - 128 * sum(w); dw3u_row makes n outputs dst[i * dstep]
+ * from rows r, r + rs, r + 2 * rs, input column i * sw. */
+static uint32_t dw3u_weights(const mcu_conv_params *p, int32_t oc, int32_t out_c, int32_t *wk) {
+    const int8_t *wt = p->weights + oc;
+    uint32_t k0 = (uint32_t)p->rq[oc * MCU_RQ_WORDS];
+    for (int32_t k = 0; k < 9; k++, wt += out_c) {
+        wk[k] = *wt;
+        k0 -= 128u * (uint32_t)wk[k];
+    }
+    return k0;
+}
+
+static void dw3u_row(const dw_ctx *c, const uint8_t *r, int32_t rs, int32_t sw, int32_t n, const int32_t *wk,
+                     uint32_t k0, int32_t oc, int8_t *dst, int32_t dstep) {
+    for (; n > 0; n--, r += sw, dst += dstep) {
+        uint32_t a = k0;
+        a += (uint32_t)(wk[0] * r[0] + wk[1] * r[1] + wk[2] * r[2]);
+        a += (uint32_t)(wk[3] * r[rs] + wk[4] * r[rs + 1] + wk[5] * r[rs + 2]);
+        a += (uint32_t)(wk[6] * r[2 * rs] + wk[7] * r[2 * rs + 1] + wk[8] * r[2 * rs + 2]);
+        *dst = dw_rq(k_wrap(a), c, oc);
+    }
+}
+
 void mcu_depthwise(const mcu_conv_params *p, const mcu_view *in, const mcu_view *out, int32_t r0, int32_t r1,
                    int32_t c0, int32_t c1) {
     dw_ctx c;
     const int32_t m = p->depth_multiplier;
     if (r1 <= r0 || c1 <= c0) return;
     dw_ctx_init(&c, p, in, out->c);
+    const int32_t nw = (c1 - c0 - 1) * c.sw + 3; /* input columns of the outputs c0..c1 */
+    if (c.in_c == 1 && c.kh == 3 && c.kw == 3 && c.dw == 1 && p->dil_h == 1 && 3 * nw <= DW_ROWS_MAX &&
+        c.off >= -127 && c.off <= 128) {
+        /* one input channel (a model's first layer): the three input rows of an output row
+         * copied once as x + 128, padded, then every output channel from the copy */
+        uint8_t buf[DW_ROWS_MAX];
+        const int32_t ix0 = c0 * c.sw - p->pad_l;
+        for (int32_t oy = r0; oy < r1; oy++) {
+            int8_t *orow = mcu_row(out, oy) + c0 * c.out_c;
+            for (int32_t k = 0; k < 3; k++) {
+                const int32_t iy = oy * p->stride_h - p->pad_t + k;
+                const int8_t *x = iy >= 0 && iy < in->h ? mcu_row(in, iy) : 0;
+                uint8_t *d = buf + k * nw;
+                for (int32_t i = 0; i < nw; i++) {
+                    const int32_t ix = ix0 + i;
+                    d[i] = (uint8_t)((x && ix >= 0 && ix < in->w ? x[ix] : -c.off) + 128);
+                }
+            }
+            for (int32_t oc = 0; oc < c.out_c; oc++) {
+                int32_t wk[9];
+                const uint32_t k0 = dw3u_weights(p, oc, c.out_c, wk);
+                dw3u_row(&c, buf, nw, c.sw, c1 - c0, wk, k0, oc, orow + oc, c.out_c);
+            }
+        }
+        return;
+    }
     for (int32_t oy = r0; oy < r1; oy++) {
         k_rows rows;
         int8_t *orow = mcu_row(out, oy) + c0 * c.out_c;
@@ -235,6 +321,39 @@ void mcu_depthwise(const mcu_conv_params *p, const mcu_view *in, const mcu_view 
 void mcu_depthwise_inplace(const mcu_conv_params *p, const mcu_view *io, int32_t oh, int32_t ow, int8_t *plane) {
     dw_ctx c;
     const int32_t ch = io->c, npix = oh * ow;
+    const int32_t sh = p->stride_h, sw = p->stride_w;
+    const int32_t hp = (oh - 1) * sh + 3, wp = (ow - 1) * sw + 3;
+    if (p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1 && oh > 0 && ow > 0 && !io->cap && !io->col0 &&
+        hp * wp <= DW_PAD_MAX && p->pad_t >= 0 && p->pad_l >= 0 && p->input_offset >= -127 &&
+        p->input_offset <= 128) {
+        /* Small maps (the layer-by-layer tail), 3x3 kernels: each channel's plane goes into
+         * a padded copy whose padding holds -input_offset, so a padded tap adds
+         * (x + off) * w = 0 and every output is bias + off * sum(w) (kfold) + sum w * x.
+         * The copy holds x + 128 as uint8 (immediate-offset loads, no sign extension), and
+         * kfold - 128 * sum(w) makes up for it. */
+        uint8_t pad[DW_PAD_MAX];
+        const int32_t h = io->h, w = io->w, pl = p->pad_l;
+        dw_ctx_init(&c, p, io, ch);
+        memset(pad, (uint8_t)(128 - p->input_offset), (size_t)(hp * wp));
+        for (int32_t ci = 0; ci < ch; ci++) {
+            const int8_t *src = io->base + ci;
+            int32_t wk[9];
+            const uint32_t k0 = dw3u_weights(p, ci, ch, wk);
+            for (int32_t y = 0; y < h; y++) {
+                const int32_t py = y + p->pad_t;
+                if (py >= hp) break;
+                uint8_t *d = pad + py * wp + pl;
+                const int32_t n = w < wp - pl ? w : wp - pl;
+                const int8_t *sp = src + y * io->stride;
+                for (int32_t x = 0; x < n; x++, sp += ch) d[x] = (uint8_t)(*sp + 128);
+            }
+            for (int32_t oy = 0; oy < oh; oy++)
+                dw3u_row(&c, pad + oy * sh * wp, wp, sw, ow, wk, k0, ci, plane + oy * ow, 1);
+            int8_t *o = io->base + ci;
+            for (int32_t i = 0; i < npix; i++, o += ch) *o = plane[i];
+        }
+        return;
+    }
     dw_ctx_init(&c, p, io, ch);
     /* Output channel ch_i reads only input channel ch_i, and writes only the bytes
      * p * ch + ch_i (p < oh * ow <= h * w), which hold input channel ch_i: once its plane
@@ -287,10 +406,21 @@ void mcu_depthwise_pointwise(const mcu_conv_params *dw, const mcu_conv_params *p
             K_ROWS_NEXT(&rows, rc, s);
         }
         for (int32_t ox = c0; ox < c1; ox++, o += oc_n) {
+            const int8_t *xt[DW_TAPS], *wt[DW_TAPS];
+            int32_t nt;
             /* the depthwise pixel, every channel, requantized as the unfused op does */
             if (fast3 && rows.n == 3 && ox >= c.ox_lo && ox < c.ox_hi) {
                 const int32_t xo = ox * xstep - dw->pad_l * c.in_c;
                 dw3_pixel(&c, ra + xo, rb + xo, rc + xo, d, pixel);
+            } else if ((nt = dw_taps(&c, &rows, ox, xt, wt)) >= 0) {
+                /* a border pixel: its taps inside the image found once, for every channel */
+                int32_t mc = 0;
+                for (int32_t ic = 0; ic < c.in_c; ic++)
+                    for (int32_t j = 0; j < m; j++, mc++) {
+                        int32_t a = dw->bias ? dw->bias[mc] : 0;
+                        for (int32_t t = 0; t < nt; t++) a += (xt[t][ic] + c.off) * wt[t][mc];
+                        pixel[mc] = dw_rq(a, &c, mc);
+                    }
             } else {
                 int32_t mc = 0;
                 for (int32_t ic = 0; ic < c.in_c; ic++)

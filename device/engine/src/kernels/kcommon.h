@@ -169,10 +169,13 @@ void mcu_pw_pixel(const mcu_conv_params *p, const int8_t *x, int32_t ic, int32_t
  * convs and of conv interiors) is inline assembly: GCC's Thumb-1 register allocator
  * spills the accumulators, which costs about half the loop. Here the accumulators live in
  * high registers (ADD takes them), the four weight bases and the index in low registers
- * (LDRSB has only the [Rn, Rm] form), the input base in r12, and the index runs from -n
- * up to 0 so the increment's flags end the loop: per input byte MOV + LDRSB of x, then per
- * channel LDRSB, MULS, ADD: 16 instructions, 22 cycles per 4 MACs. r7 stays free (the
- * frame pointer of builds that keep one). Optimised builds only; MCU_NO_ASM: the C loop.
+ * (LDRSB has only the [Rn, Rm] form), the input base in r7 and the index runs from -n
+ * up to 0 so the increment's flags end the loop: per input byte LDRSB of x, then per
+ * channel LDRSB, MULS, ADD, two bytes a round: 14.5 instructions per 4 MACs. r7 is never
+ * an operand: the asm pushes it, copies the input base in from r12 and pops it, so builds
+ * that keep a frame pointer in r7 stay correct. (pointwise.c has the 1x1 pixel's own
+ * version, four bytes a round with the rescale in the asm.) Optimised builds only;
+ * MCU_NO_ASM: the C loop.
  * k_dot4_off stays C: with the offset it would need a fifth high register. */
 #if defined(__ARM_ARCH_6M__) && defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(MCU_NO_ASM)
 #define K_DOT_ASM 1
@@ -182,7 +185,7 @@ K_INLINE void k_dot4(const int8_t *x, const int8_t *w, int32_t ws, int32_t n, in
 #ifdef K_DOT_ASM
     if (n > 0) {
         /* registers pinned (with "r" constraints: GCC's "l"/"h" classes fail at -Os); r7 is
-         * left alone, it is the frame pointer of builds that keep one */
+         * saved and restored inside the asm (the frame pointer of builds that keep one) */
         register const int8_t *w0 __asm__("r0") = w + n;
         register const int8_t *w1 __asm__("r1") = w + n + ws;
         register const int8_t *w2 __asm__("r2") = w + n + 2 * ws;
@@ -197,9 +200,27 @@ K_INLINE void k_dot4(const int8_t *x, const int8_t *w, int32_t ws, int32_t n, in
         register const int8_t *xe __asm__("r12") = x + n;
         __asm__ volatile(
             ".syntax unified\n\t" /* GCC passes inline asm in divided syntax unless told */
+            "push {r7}\n\t"       /* r7 saved and restored here: correct with a frame pointer too */
+            "mov r7, %[xe]\n\t"
+            "lsls %[t], %[i], #31\n\t" /* n odd: start with the second half */
+            "bne 2f\n\t"
             "1:\n\t"
-            "mov %[t], %[xe]\n\t"
-            "ldrsb %[xv], [%[t], %[i]]\n\t"
+            "ldrsb %[xv], [r7, %[i]]\n\t"
+            "ldrsb %[t], [%[w0], %[i]]\n\t"
+            "muls %[t], %[xv]\n\t"
+            "add %[a0], %[t]\n\t"
+            "ldrsb %[t], [%[w1], %[i]]\n\t"
+            "muls %[t], %[xv]\n\t"
+            "add %[a1], %[t]\n\t"
+            "ldrsb %[t], [%[w2], %[i]]\n\t"
+            "muls %[t], %[xv]\n\t"
+            "add %[a2], %[t]\n\t"
+            "ldrsb %[t], [%[w3], %[i]]\n\t"
+            "muls %[t], %[xv]\n\t"
+            "add %[a3], %[t]\n\t"
+            "adds %[i], #1\n\t"
+            "2:\n\t"
+            "ldrsb %[xv], [r7, %[i]]\n\t"
             "ldrsb %[t], [%[w0], %[i]]\n\t"
             "muls %[t], %[xv]\n\t"
             "add %[a0], %[t]\n\t"
@@ -214,6 +235,7 @@ K_INLINE void k_dot4(const int8_t *x, const int8_t *w, int32_t ws, int32_t n, in
             "add %[a3], %[t]\n\t"
             "adds %[i], #1\n\t"
             "bne 1b\n\t"
+            "pop {r7}\n\t"
             : [i] "+r"(i), [xv] "=&r"(xv), [t] "=&r"(t), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
               [a3] "+r"(a3)
             : [xe] "r"(xe), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3)
