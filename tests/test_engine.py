@@ -129,6 +129,9 @@ def test_loader_statuses(models):
     assert _engine.load_status(b"NOPE" + img[4:])[0] == -3
     assert _engine.load_status(img[:50])[0] == -2
     assert _engine.load_status(img[:-1])[0] == -2
+    shifted = bytearray(len(img) + 1)
+    shifted[1:] = img
+    assert _engine.load_status(memoryview(shifted)[1:])[0] == -1  # a misaligned image
     b = bytearray(img)
     b[4] = 9
     assert _engine.load_status(bytes(b))[0] == -4

@@ -28,7 +28,7 @@ typedef enum {
     MCU_OK = 0,
     MCU_DONE = 1,           /* mcu_feed: the inference is complete */
     MCU_NEED_INPUT = 2,     /* mcu_feed: more input rows are needed (see mcu_need) */
-    MCU_ERR_ARG = -1,       /* a NULL pointer or an argument out of range */
+    MCU_ERR_ARG = -1,       /* a NULL pointer, a misaligned image, or an argument out of range */
     MCU_ERR_TRUNCATED = -2, /* fewer bytes than the header or the total size says */
     MCU_ERR_MAGIC = -3,     /* not an mcutool flash image */
     MCU_ERR_VERSION = -4,   /* a format version this engine does not read */
@@ -82,6 +82,7 @@ typedef struct {
     const char *name;
 } mcu_model;
 
+/* `image` must be word-aligned (flash images are placed on 16-byte boundaries). */
 mcu_status mcu_load(const uint8_t *image, uint32_t len, mcu_model *m);
 uint32_t mcu_arena_bytes(const mcu_model *m);
 

@@ -18,15 +18,14 @@ static int32_t elems(const mcu_tensor *t) {
 
 static void view_of(const mcu_model *m, uint8_t *arena, int32_t t, uint32_t patch, mcu_view *v) {
     mcu_buffer b;
-    mcu_tensor x;
+    const uint8_t *e = m->tensors + (uint32_t)t * MCU_TENSOR_ENTRY; /* rank at +1, dims at +4 */
     mcu_buffer_of(m, t, &b);
-    mcu_tensor_at(m, t, &x);
     v->base = (int8_t *)(arena + b.offset);
     v->cap = b.kind == MCU_BUF_RING ? b.rows : 0;
     v->stride = (int32_t)b.width * b.channels;
-    v->col0 = mcu_col_origin(m, patch, t);
-    if (x.rank == 4) {
-        v->h = x.dims[1], v->w = x.dims[2], v->c = x.dims[3];
+    v->col0 = m->strategy == 2 ? mcu_col_origin(m, patch, t) : 0; /* only patch plans move columns */
+    if (e[1] == 4) {
+        v->h = (int32_t)mcu_rd32(e + 8), v->w = (int32_t)mcu_rd32(e + 12), v->c = (int32_t)mcu_rd32(e + 16);
     } else {
         v->h = 1, v->w = 1, v->c = (int32_t)b.size;
     }

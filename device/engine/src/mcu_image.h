@@ -17,11 +17,20 @@ enum { MCU_T_CONST = 1, MCU_T_INPUT = 2, MCU_T_OUTPUT = 4, MCU_T_QUANT = 8 };
 enum { MCU_STEP_RUN = 1, MCU_STEP_WINDOW = 2, MCU_STEP_INPUT = 3, MCU_STEP_PRE = 4, MCU_STEP_POST = 5 };
 enum { MCU_BUF_FULL = 0, MCU_BUF_RING = 1, MCU_BUF_PIXEL = 2 };
 
+/* Every field is read at its natural alignment: the image starts word-aligned (mcu_load
+ * checks), sections are 16-aligned, records 4-aligned, 16-bit fields 2-aligned. So on a
+ * little-endian target a field is one load, not four byte loads and shifts; that matters
+ * on the Cortex-M0+, where the executor decodes parameters at every step. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint16_t mcu_rd16(const uint8_t *p) { return *(const uint16_t *)(const void *)p; }
+static inline uint32_t mcu_rd32(const uint8_t *p) { return *(const uint32_t *)(const void *)p; }
+#else
 static inline uint16_t mcu_rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline int16_t mcu_rds16(const uint8_t *p) { return (int16_t)mcu_rd16(p); }
 static inline uint32_t mcu_rd32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
+#endif
+static inline int16_t mcu_rds16(const uint8_t *p) { return (int16_t)mcu_rd16(p); }
 static inline int32_t mcu_rds32(const uint8_t *p) { return (int32_t)mcu_rd32(p); }
 
 /* A tensor entry, decoded. */

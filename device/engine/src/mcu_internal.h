@@ -33,7 +33,7 @@ typedef struct {
 
 /* Address of pixel (y, x) of a view. Kernels hoist the row part out of inner loops. */
 static inline int8_t *mcu_row(const mcu_view *v, int32_t y) {
-    return v->base + (v->cap ? y % v->cap : y) * v->stride - v->col0 * v->c;
+    return v->base + (v->cap ? (int32_t)((uint32_t)y % (uint32_t)v->cap) : y) * v->stride - v->col0 * v->c;
 }
 static inline int8_t *mcu_px(const mcu_view *v, int32_t y, int32_t x) {
     return mcu_row(v, y) + x * v->c;

@@ -104,7 +104,7 @@ static void buffer_at(const mcu_model *m, uint32_t i, mcu_buffer *b) {
 int mcu_buffer_of(const mcu_model *m, int32_t key, mcu_buffer *b) {
     uint32_t lo = 0, hi = m->n_buffers; /* sorted by key: checked by mcu_load */
     while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
+        uint32_t mid = (lo + hi) >> 1;
         int32_t k = mcu_rds16(m->buffers + mid * MCU_BUFFER_ENTRY);
         if (k == key) {
             buffer_at(m, mid, b);
@@ -185,6 +185,22 @@ mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_par
     int32_t moff = mcu_word(op, k++), mcnt = mcu_word(op, k++);
     int32_t soff = mcu_word(op, k++), scnt = mcu_word(op, k++);
     int32_t qoff = mcu_word(op, k++), qcnt = mcu_word(op, k++);
+    if (!check) {
+        /* The executor's path, every step: mcu_load has checked this op, so only the
+         * pointers and the kernel size are needed, straight from the tensor entries. */
+        const uint8_t *we = m->tensors + (uint32_t)mcu_op_in(op, 1) * MCU_TENSOR_ENTRY;
+        p->kh = (int32_t)mcu_rd32(we + 8);
+        p->kw = (int32_t)mcu_rd32(we + 12);
+        p->weights = (const int8_t *)(m->data + mcu_rd32(we + 28));
+        p->bias = NULL;
+        if (op->n_in > 2 && mcu_op_in(op, 2) >= 0)
+            p->bias = (const int32_t *)(const void *)(m->data +
+                      mcu_rd32(m->tensors + (uint32_t)mcu_op_in(op, 2) * MCU_TENSOR_ENTRY + 28));
+        p->multiplier = (const int32_t *)(const void *)(m->data + moff);
+        p->shift = (const int32_t *)(const void *)(m->data + soff);
+        p->rq = (const int32_t *)(const void *)(m->data + qoff);
+        return MCU_OK;
+    }
     if (op->n_in < 2 || op->n_out < 1) return MCU_ERR_PARAMS;
     int32_t ti = mcu_op_in(op, 0), tw = mcu_op_in(op, 1), to = mcu_op_out(op, 0);
     if (ti < 0 || tw < 0) return MCU_ERR_PARAMS;
@@ -211,7 +227,6 @@ mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_par
     p->multiplier = data_array(m, moff, mcnt);
     p->shift = data_array(m, soff, scnt);
     p->rq = data_array(m, qoff, qcnt);
-    if (!check) return MCU_OK;
     if (!p->rq || qcnt != MCU_RQ_WORDS * oc) return MCU_ERR_PARAMS;
     if (!p->multiplier || !p->shift || mcnt != oc || scnt != oc) return MCU_ERR_PARAMS;
     if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->stride_h > 64 || p->stride_w > 64 ||
@@ -569,6 +584,7 @@ static mcu_status load_io(mcu_model *m, const uint8_t **pp, const uint8_t *end, 
 mcu_status mcu_load(const uint8_t *img, uint32_t len, mcu_model *m) {
     if (!img || !m) return MCU_ERR_ARG;
     memset(m, 0, sizeof *m);
+    if ((uintptr_t)img & 3u) return MCU_ERR_ARG; /* fields are read as aligned words */
     if (len < 4) return MCU_ERR_TRUNCATED;
     if (memcmp(img, "MCUN", 4) != 0) return MCU_ERR_MAGIC;
     if (len < MCU_HEADER_SIZE) return MCU_ERR_TRUNCATED;

@@ -329,7 +329,7 @@ K_HELPER void k_rows_init(k_rows *r, const mcu_view *v, int32_t iy0, int32_t kh,
     }
     if (r->n > 0) {
         int32_t y = iy0 + ky0 * dil;
-        r->s0 = v->cap ? y % v->cap : y;
+        r->s0 = v->cap ? (int32_t)((uint32_t)y % (uint32_t)v->cap) : y; /* y >= 0: the cheaper unsigned divide */
         r->p0 = v->base + r->s0 * v->stride - v->col0 * v->c;
     } else {
         r->s0 = 0;
