@@ -18,7 +18,32 @@
 #include "../mcu_internal.h"
 #include "kcommon.h"
 
-int32_t mcu_rq_slow(int32_t acc, int32_t m, int32_t shift) { return k_mbqm(acc, m, shift); }
+/* k_mbqm(acc, m, shift) in one flat function (the fallback of kcommon.h k_qv): the high
+ * half |SRDHM| q from |x| in 16-bit pieces, then RoundingDivideByPOT on the magnitude,
+ * (q + 2^(r-1)) >> r (half away from zero is symmetric), and the sign applied last.
+ * shift in [-31, 30] (the loader's range); a negative m takes k_mbqm. */
+int32_t mcu_rq_slow(int32_t acc, int32_t m, int32_t shift) {
+    uint32_t r = 0, s, u, uh, ul, mh, ml, ll, mid, lo, lo2, hi, q;
+    if (m < 0) return k_mbqm(acc, m, shift);
+    if (shift > 0)
+        acc = k_wrap((uint32_t)acc << shift);
+    else
+        r = (uint32_t)-shift;
+    s = (uint32_t)mcu_asr(acc, 31);
+    u = ((uint32_t)acc ^ s) - s; /* |x| <= 2^31 */
+    uh = u >> 16;
+    ul = u & 0xFFFFu;
+    mh = (uint32_t)m >> 16;
+    ml = (uint32_t)m & 0xFFFFu;
+    ll = ul * ml;
+    mid = uh * ml + ul * mh; /* each term < 2^31 */
+    lo = ll + (mid << 16);
+    hi = uh * mh + (mid >> 16) + (lo < ll ? 1u : 0u);
+    lo2 = (lo & 0x7FFFFFFFu) + 0x40000000u + s; /* + 2^30, or 2^30 - 1 if x < 0: < 2^32 */
+    q = ((hi << 1) | (lo >> 31)) + (lo2 >> 31); /* |SRDHM| < 2^31 */
+    if (r) q = (q + (1u << (r - 1))) >> r;
+    return k_wrap((q ^ s) - s);
+}
 
 /* acc[j] (j < nb) += the taps of one kernel row: xr = input row, wr = weights of the
  * block's first channel for this kernel row (kx = 0). */
