@@ -1,6 +1,5 @@
 """The mcutool command as a user runs it: a real subprocess, real files."""
 import json
-import os
 import subprocess
 import sys
 

@@ -548,7 +548,7 @@ def test_conv_large_kernel_and_ring_wrap(lib):
             want = ev(op, [x, w, b], out_shape)[0]
             params = ck.conv_params(op.data, w, b, ck.Keep())
             fn = lib.mcu_depthwise if depthwise else lib.mcu_conv2d
-            (dh, dw), (sh, _) = op.data["dilation"], op.data["stride"]
+            dh, dw = op.data["dilation"]
             keh, kew = (w.shape[1] - 1) * dh + 1, (w.shape[2] - 1) * dw + 1
             rc = _in_rows_cols(op.data, keh, kew, x.shape[1], x.shape[2])
             for r in range(out_shape[1]):  # row by row, as a streamed plan runs

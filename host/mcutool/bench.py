@@ -1,7 +1,6 @@
 """Benchmarks: figures and ratios against the references, all measured in the same run."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time

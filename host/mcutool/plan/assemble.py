@@ -39,7 +39,6 @@ def build(low: Lowered, stage_steps: list[Step], stage_buffers: dict[int, Buffer
           split: int = 0, inplace: bool = True, **meta) -> Plan:
     g = low.graph
     dev = low.device_ops
-    stage_ops = set(dev[:split])
     tail = dev[split:]
     users = consumers(g)
     steps: list[Step] = [Step(PRE, p) for p in low.pre]

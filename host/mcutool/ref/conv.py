@@ -151,7 +151,7 @@ def prepare_depthwise_conv_2d(graph: Graph, op: Op) -> dict:
 
 def prepare_fully_connected(graph: Graph, op: Op) -> dict:
     _check_int8(graph, op)
-    x, w, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
+    x, w = graph.t(op.inputs[0]), graph.t(op.inputs[1])
     units, depth = w.shape
     if x.size % depth:
         raise McutoolError(f"op {op.index} (FULLY_CONNECTED): input of {x.size} values is not a multiple of {depth}")
