@@ -20,3 +20,13 @@ def models_dir() -> Path:
 @pytest.fixture(scope="session")
 def models() -> Path:
     return models_dir()
+
+
+def random_inputs(graph, seed):
+    """One random array per graph input (mcutool.verify's generator), seeded."""
+    import numpy as np
+
+    from mcutool.verify import random_input
+
+    rng = np.random.default_rng(seed)
+    return [random_input(graph.t(i), graph, rng) for i in graph.inputs]

@@ -3,7 +3,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import INT8_MODELS
+from conftest import INT8_MODELS, random_inputs
 from modelgen import CASES
 
 from mcutool.image.format import pack
@@ -17,14 +17,8 @@ from mcutool.plan.stream import max_split, plan_stream
 from mcutool.quant.prepare import prepare_graph
 from mcutool.ref.executor import run
 from mcutool.tflite_import import parse_tflite
-from mcutool.verify import random_input
 
 _engine = engine()
-
-
-def _inputs(graph, seed):
-    rng = np.random.default_rng(seed)
-    return [random_input(graph.t(i), graph, rng) for i in graph.inputs]
 
 
 def _same(a, b):
@@ -47,7 +41,7 @@ def _plans(low):
 def test_shared_models_every_strategy(models, name):
     g = load_model(models / f"{name}.tflite")
     low = lower(g)
-    xs = [_inputs(g, s) for s in (0, 1)]
+    xs = [random_inputs(g, s) for s in (0, 1)]
     want = [run(g, x) for x in xs]
     plans = list(_plans(low))
     plans.append(("chosen", choose(g).plan))
@@ -64,7 +58,7 @@ def test_generated_case(case):
     _, factory = case
     g = prepare_graph(parse_tflite(factory(np.random.default_rng(0))))
     low = lower(g)
-    xs = _inputs(g, 21)
+    xs = random_inputs(g, 21)
     want = run(g, xs)
     for label, plan in _plans(low):
         _same(NativeRunner(pack(low.graph, plan))(xs), want)
@@ -73,7 +67,7 @@ def test_generated_case(case):
 def test_patch_grids(models):
     g = load_model(models / "fomo_mask_int8.tflite")
     low = lower(g)
-    xs = _inputs(g, 3)
+    xs = random_inputs(g, 3)
     want = run(g, xs)
     for split, grid in ((3, (2, 2)), (6, (3, 5)), (11, (4, 1))):
         _same(NativeRunner(pack(low.graph, plan_patches(low, split, *grid)))(xs), want)
@@ -94,11 +88,11 @@ def test_against_tflm_on_real_images(models):
         _same(runner_for_graph(g)([x]), [w.reshape(g.t(t).shape) for w, t in zip(want, g.outputs)])
 
 
-def test_arena_too_small_and_bad_inputs(models):
+def test_arena_too_small_and_badrandom_inputs(models):
     g = load_model(models / "person_detect.tflite")
     c = choose(g)
     m = _engine.Model(pack(c.lowered.graph, c.plan))
-    x = _inputs(g, 0)[0].tobytes()
+    x = random_inputs(g, 0)[0].tobytes()
     with pytest.raises(ValueError, match="arena too small"):
         m.invoke([x], arena=bytearray(m.arena_bytes - 4))
     with pytest.raises(ValueError, match="9216"):
@@ -153,7 +147,7 @@ def test_loader_fuzz(models, name):
     images = [pack(low.graph, choose(g).plan), pack(low.graph, layer_by_layer(low))]
     rng = np.random.default_rng(2024)
     statuses = {}
-    x = _inputs(g, 0)
+    x = random_inputs(g, 0)
     dev_x = None
     for n in range(3000):
         b = bytearray(images[n % 2])

@@ -1,7 +1,7 @@
 """Plans change memory, never a single output bit; and they reach the issue's SRAM bounds."""
 import numpy as np
 import pytest
-from conftest import INT8_MODELS
+from conftest import INT8_MODELS, random_inputs
 from modelgen import CASES, small_chain
 
 from mcutool.model import load_model
@@ -14,7 +14,6 @@ from mcutool.quant.prepare import prepare_graph
 from mcutool.ref.executor import run
 from mcutool.ref.plan_exec import PlanError, run_plan
 from mcutool.tflite_import import parse_tflite
-from mcutool.verify import random_input
 
 # Peak SRAM bounds of the planner issue (bytes), MAC overhead <= 5%.
 BOUNDS = {
@@ -24,11 +23,6 @@ BOUNDS = {
     "mcunet_person_det": 96568,
     "mobilenet_v2_224_int8": 176128,
 }
-
-
-def _inputs(graph, seed):
-    rng = np.random.default_rng(seed)
-    return [random_input(graph.t(i), graph, rng) for i in graph.inputs]
 
 
 def _same(a, b):
@@ -67,7 +61,7 @@ def test_planned_outputs_bit_identical(planned):
     _, g, c = planned
     check_disjoint(_owned(c.plan))
     for seed in (0, 1):
-        xs = _inputs(g, seed)
+        xs = random_inputs(g, seed)
         _same(run_plan(c.lowered.graph, c.plan, xs, poison_seed=seed), run(g, xs))
 
 
@@ -77,7 +71,7 @@ def test_layer_by_layer_plan_bit_identical_and_beats_tflm_activations(planned, m
     name, g, c = planned
     p = layer_by_layer(c.lowered)
     check_disjoint(_owned(p))
-    xs = _inputs(g, 5)
+    xs = random_inputs(g, 5)
     _same(run_plan(c.lowered.graph, p, xs), run(g, xs))
     tflm = tflm_arena((models / f"{name}.tflite").read_bytes())
     assert p.peak_sram_bytes <= tflm["head"] < tflm["total"]
@@ -87,7 +81,7 @@ def test_layer_by_layer_plan_bit_identical_and_beats_tflm_activations(planned, m
 def test_every_split_bit_identical(models, name):
     g = load_model(models / f"{name}.tflite")
     low = lower(g)
-    xs = _inputs(g, 3)
+    xs = random_inputs(g, 3)
     want = run(g, xs)
     for split in range(1, max_split(low) + 1):
         for fuse in (True, False):
@@ -100,7 +94,7 @@ def test_every_split_bit_identical(models, name):
 def test_row_bands_bit_identical(models, band, input_band):
     g = load_model(models / "mcunet_vww1.tflite")
     low = lower(g)
-    xs = _inputs(g, 4)
+    xs = random_inputs(g, 4)
     p = plan_stream(low, 14, band=band, input_band=input_band)
     _same(run_plan(low.graph, p, xs), run(g, xs))
 
@@ -110,7 +104,7 @@ def test_whole_input_plan_bit_identical(models):
     low = lower(g)
     p = plan_stream(low, 10, stream_input=False)
     assert not p.streamed_input
-    xs = _inputs(g, 6)
+    xs = random_inputs(g, 6)
     _same(run_plan(low.graph, p, xs), run(g, xs))
 
 
@@ -126,7 +120,7 @@ def test_generated_cases_every_split(case):
     _, factory = case
     g = prepare_graph(parse_tflite(factory(np.random.default_rng(0))))
     low = lower(g)
-    xs = _inputs(g, 9)
+    xs = random_inputs(g, 9)
     want = run(g, xs)
     _same(run_plan(low.graph, layer_by_layer(low), xs), want)
     for split in range(1, max_split(low) + 1):
@@ -140,7 +134,7 @@ def test_small_chain_every_split(seed):
     g = prepare_graph(parse_tflite(small_chain(np.random.default_rng(seed))))
     low = lower(g)
     assert low.folded_pads == 1
-    xs = _inputs(g, seed)
+    xs = random_inputs(g, seed)
     want = run(g, xs)
     for split in range(1, max_split(low) + 1):
         _same(run_plan(low.graph, plan_stream(low, split), xs), want)
@@ -154,7 +148,7 @@ def test_poisoned_arena_catches_a_ring_one_row_short(models):
     ring = next(b for b in p.buffers.values() if b.kind == "ring" and b.rows > 1)
     ring.rows -= 1
     with pytest.raises(PlanError, match="is not in its buffer"):
-        run_plan(low.graph, p, _inputs(g, 0))
+        run_plan(low.graph, p, random_inputs(g, 0))
 
 
 def test_poisoned_arena_catches_overlapping_buffers(models):
@@ -166,10 +160,10 @@ def test_poisoned_arena_catches_overlapping_buffers(models):
     with pytest.raises(AssertionError):
         check_disjoint(_owned(p))
     try:
-        out = run_plan(low.graph, p, _inputs(g, 0))
+        out = run_plan(low.graph, p, random_inputs(g, 0))
     except PlanError:
         return
-    assert not all(np.array_equal(x, y) for x, y in zip(out, run(g, _inputs(g, 0))))
+    assert not all(np.array_equal(x, y) for x, y in zip(out, run(g, random_inputs(g, 0))))
 
 
 def test_lowering_moves_boundary_ops_to_host(models):
@@ -200,7 +194,7 @@ def test_recompute_plan_bit_identical(models):
         assert c.plan.strategy in ("patch", "layer")
         assert c.plan.mac_overhead <= 0.05
         check_disjoint(_owned(c.plan))
-        xs = _inputs(g, 11)
+        xs = random_inputs(g, 11)
         _same(run_plan(c.lowered.graph, c.plan, xs), run(g, xs))
 
 
@@ -211,7 +205,7 @@ def test_patch_grids_bit_identical(models, grid):
 
     g = load_model(models / "fomo_mask_int8.tflite")  # stride 2 on 96 -> 48 -> 24, asymmetric pads
     low = lower(g)
-    xs = _inputs(g, 12)
+    xs = random_inputs(g, 12)
     want = run(g, xs)
     for split in (3, 6, 11):
         p = plan_patches(low, split, *grid)
@@ -228,7 +222,7 @@ def test_patches_inside_residual_blocks(models):
 
     g = load_model(models / "mcunet_vww1.tflite")
     low = lower(g)
-    xs = _inputs(g, 13)
+    xs = random_inputs(g, 13)
     want = run(g, xs)
     refused = 0
     for split in range(1, 16):
