@@ -45,36 +45,29 @@ int32_t mcu_rq_slow(int32_t acc, int32_t m, int32_t shift) {
     return k_wrap((q ^ s) - s);
 }
 
+/* n taps of nb channels' weights (ws apart) against x: the block's dot products. */
+static void krow_run(const int8_t *x, const int8_t *w, int32_t ws, int32_t nb, int32_t n, int32_t off, int use_off,
+                     int32_t *acc) {
+    if (nb == 4) {
+        if (use_off)
+            k_dot4_off(x, w, ws, n, off, acc);
+        else
+            k_dot4(x, w, ws, n, acc);
+    } else {
+        for (int32_t j = 0; j < nb; j++) acc[j] += k_dot1(x, w + j * ws, n, use_off ? off : 0);
+    }
+}
+
 /* acc[j] (j < nb) += the taps of one kernel row: xr = input row, wr = weights of the
  * block's first channel for this kernel row (kx = 0). */
 static void conv_krow(const int8_t *xr, const int8_t *wr, int32_t ws, int32_t nb, int32_t ix0, int32_t kx0,
                       int32_t kx1, int32_t dil_w, int32_t ic, int32_t off, int use_off, int32_t *acc) {
-    if (dil_w == 1) {
-        const int8_t *x = xr + (ix0 + kx0) * ic;
-        const int8_t *w = wr + kx0 * ic;
-        int32_t n = (kx1 - kx0) * ic;
-        if (nb == 4) {
-            if (use_off)
-                k_dot4_off(x, w, ws, n, off, acc);
-            else
-                k_dot4(x, w, ws, n, acc);
-        } else {
-            for (int32_t j = 0; j < nb; j++) acc[j] += k_dot1(x, w + j * ws, n, use_off ? off : 0);
-        }
+    if (dil_w == 1) { /* the kernel row's taps are contiguous: one run */
+        krow_run(xr + (ix0 + kx0) * ic, wr + kx0 * ic, ws, nb, (kx1 - kx0) * ic, off, use_off, acc);
         return;
     }
-    for (int32_t kx = kx0; kx < kx1; kx++) {
-        const int8_t *x = xr + (ix0 + kx * dil_w) * ic;
-        const int8_t *w = wr + kx * ic;
-        if (nb == 4) {
-            if (use_off)
-                k_dot4_off(x, w, ws, ic, off, acc);
-            else
-                k_dot4(x, w, ws, ic, acc);
-        } else {
-            for (int32_t j = 0; j < nb; j++) acc[j] += k_dot1(x, w + j * ws, ic, use_off ? off : 0);
-        }
-    }
+    for (int32_t kx = kx0; kx < kx1; kx++)
+        krow_run(xr + (ix0 + kx * dil_w) * ic, wr + kx * ic, ws, nb, ic, off, use_off, acc);
 }
 
 void mcu_conv2d(const mcu_conv_params *p, const mcu_view *in, const mcu_view *out, int32_t r0, int32_t r1,

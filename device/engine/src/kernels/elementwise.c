@@ -188,8 +188,15 @@ static void bcast_strides(const int32_t *s, const int32_t *so, int32_t *st) {
     }
 }
 
-void mcu_add_broadcast(const mcu_add_params *p, const int8_t *a, const int32_t *sa, const int8_t *b,
-                       const int32_t *sb, int8_t *out, const int32_t *so) {
+/* Both broadcasting ops walk the output the same way; only the per-element op differs.
+ * (Broadcasting is the rare whole-tensor path: the windowed kernels above stay direct.) */
+typedef int8_t (*bcast_op)(const void *p, int32_t x1, int32_t x2);
+
+static int8_t add_any(const void *p, int32_t x1, int32_t x2) { return add_one((const mcu_add_params *)p, x1, x2); }
+static int8_t mul_any(const void *p, int32_t x1, int32_t x2) { return mul_one((const mcu_mul_params *)p, x1, x2); }
+
+static void broadcast(bcast_op f, const void *p, const int8_t *a, const int32_t *sa, const int8_t *b,
+                      const int32_t *sb, int8_t *out, const int32_t *so) {
     int32_t ta[4], tb[4];
     bcast_strides(sa, so, ta);
     bcast_strides(sb, so, tb);
@@ -198,20 +205,16 @@ void mcu_add_broadcast(const mcu_add_params *p, const int8_t *a, const int32_t *
             for (int32_t i2 = 0; i2 < so[2]; i2++) {
                 const int8_t *x1 = a + i0 * ta[0] + i1 * ta[1] + i2 * ta[2];
                 const int8_t *x2 = b + i0 * tb[0] + i1 * tb[1] + i2 * tb[2];
-                for (int32_t i3 = 0; i3 < so[3]; i3++) *out++ = add_one(p, x1[i3 * ta[3]], x2[i3 * tb[3]]);
+                for (int32_t i3 = 0; i3 < so[3]; i3++) *out++ = f(p, x1[i3 * ta[3]], x2[i3 * tb[3]]);
             }
+}
+
+void mcu_add_broadcast(const mcu_add_params *p, const int8_t *a, const int32_t *sa, const int8_t *b,
+                       const int32_t *sb, int8_t *out, const int32_t *so) {
+    broadcast(add_any, p, a, sa, b, sb, out, so);
 }
 
 void mcu_mul_broadcast(const mcu_mul_params *p, const int8_t *a, const int32_t *sa, const int8_t *b,
                        const int32_t *sb, int8_t *out, const int32_t *so) {
-    int32_t ta[4], tb[4];
-    bcast_strides(sa, so, ta);
-    bcast_strides(sb, so, tb);
-    for (int32_t i0 = 0; i0 < so[0]; i0++)
-        for (int32_t i1 = 0; i1 < so[1]; i1++)
-            for (int32_t i2 = 0; i2 < so[2]; i2++) {
-                const int8_t *x1 = a + i0 * ta[0] + i1 * ta[1] + i2 * ta[2];
-                const int8_t *x2 = b + i0 * tb[0] + i1 * tb[1] + i2 * tb[2];
-                for (int32_t i3 = 0; i3 < so[3]; i3++) *out++ = mul_one(p, x1[i3 * ta[3]], x2[i3 * tb[3]]);
-            }
+    broadcast(mul_any, p, a, sa, b, sb, out, so);
 }
