@@ -12,6 +12,9 @@ from .errors import McutoolError
 EXIT_ERROR = 2  # bad input: the message says what and where
 EXIT_MISMATCH = 1  # verify found a difference
 
+# Modules with an add_parsers(sub) that adds their subcommands.
+COMMAND_MODULES = (".link.commands", ".quantize.commands", ".flash.commands")
+
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, separators=(", ", ": ")))
@@ -332,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "plus the reference following the plan and the plan read back from its flash image)")
     s.add_argument("--json", action="store_true", help="print the report as one JSON object")
     s.set_defaults(func=cmd_verify)
+
+    # Commands that live with their pipeline stage register themselves here.
+    import importlib
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod, __package__).add_parsers(sub)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Boards and flashing: partition tables, UF2, esptool, mpremote."""

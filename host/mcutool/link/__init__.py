@@ -1,0 +1,1 @@
+"""The host side of the serial link to a board (real or simulated)."""
