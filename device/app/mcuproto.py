@@ -156,6 +156,19 @@ class Decoder:
     def pending(self):
         return len(self.buf)
 
+    def wanted(self):
+        """Bytes that must still arrive to complete the frame begun in the buffer
+        (1 while hunting for sync).  A board whose read(n) blocks until n bytes
+        come reads this many: an intact frame then arrives in two reads."""
+        L = len(self.buf)
+        if L < 2:
+            return 1
+        if L < HEADER_SIZE:
+            return HEADER_SIZE - L
+        n = struct.unpack_from("<H", self.buf, 6)[0]
+        w = HEADER_SIZE + n + TRAILER_SIZE - L
+        return w if w > 0 else 1
+
     def feed(self, data):
         out = []
         try:
@@ -306,3 +319,79 @@ def parse_hello(payload):
 def negotiate(mine, theirs):
     """The max payload both ends use after HELLO/INFO: the smaller of the two."""
     return mine if mine < theirs else theirs
+
+
+# ---------------------------------------------------------------- messages
+#
+# Payloads of the message types (docs/protocol.md, "Messages").  Every
+# reply carries the seq of the request it answers.
+
+# ERROR codes
+E_UNKNOWN_TYPE = 1   # a message type the receiver does not serve
+E_BAD_REQUEST = 2    # a payload too short, sizes that disagree with the model
+E_ENGINE = 3         # the engine refused (its status and message follow)
+E_STATE = 4          # ROWS with no inference in progress, rows out of order
+E_NO_MODEL = 5       # the board has no usable model (INFO says why)
+E_TOO_BIG = 6        # a transfer larger than the board can hold
+
+ERROR_NAMES = {
+    E_UNKNOWN_TYPE: "unknown message type", E_BAD_REQUEST: "bad request",
+    E_ENGINE: "engine error", E_STATE: "protocol state", E_NO_MODEL: "no model",
+    E_TOO_BIG: "too big",
+}
+
+INFER_ROWS = 0x01    # INFER flag: the inputs follow in ROWS frames
+
+_ROWS = "<BHH"       # input index, first row, end row
+ROWS_HEADER = 5
+_RESULT = "<IIII"    # compute time (us), arena bytes, offset, total
+RESULT_HEADER = 16
+
+
+def error_payload(code, message):
+    return struct.pack("<h", code) + message.encode()[:200]
+
+
+def parse_error(payload):
+    """(code, message); a short payload gives code 0."""
+    if len(payload) < 2:
+        return 0, ""
+    return struct.unpack_from("<h", payload, 0)[0], bytes(payload[2:]).decode("utf-8", "replace")
+
+
+def rows_payload(k, r0, r1, data):
+    return struct.pack(_ROWS, k, r0, r1) + bytes(data)
+
+
+def parse_rows(payload):
+    """(k, r0, r1, data) or None if too short."""
+    if len(payload) < ROWS_HEADER:
+        return None
+    k, r0, r1 = struct.unpack_from(_ROWS, payload, 0)
+    return k, r0, r1, payload[ROWS_HEADER:]
+
+
+def result_frames(seq, time_us, arena, outputs, max_payload):
+    """RESULT frames carrying the concatenated outputs, split to fit max_payload."""
+    data = b"".join(bytes(o) for o in outputs)
+    total = len(data)
+    step = max_payload - RESULT_HEADER
+    if step < 1:
+        raise ValueError("max payload too small for RESULT")
+    frames = []
+    off = 0
+    while True:
+        chunk = data[off:off + step]
+        frames.append(encode(RESULT, seq, struct.pack(_RESULT, time_us, arena, off, total) + chunk,
+                             max_payload))
+        off += len(chunk)
+        if off >= total:
+            return frames
+
+
+def parse_result(payload):
+    """(time_us, arena, offset, total, chunk) or None if too short."""
+    if len(payload) < RESULT_HEADER:
+        return None
+    t, a, off, total = struct.unpack_from(_RESULT, payload, 0)
+    return t, a, off, total, payload[RESULT_HEADER:]

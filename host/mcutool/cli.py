@@ -189,6 +189,14 @@ def _top(graph, outputs, k: int = 5) -> list[dict]:
 
 
 def cmd_run(args) -> int:
+    if args.port:
+        if args.model:
+            raise McutoolError("give either a model (run here) or --port (run on the board), not both")
+        from .link.commands import run_on_board
+
+        return run_on_board(args)
+    if not args.model:
+        raise McutoolError("give a model to run here, or --port PORT to run on a board")
     from .inputs import load_input
     from .model import load_model
     from .ref.executor import run
@@ -308,8 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("run", help="run a model on one input and print its outputs",
-                       description="Run a .tflite or .mcu model with mcutool's engine on the given input(s).")
-    s.add_argument("model", help=".tflite model or .mcu flash image")
+                       description="Run a .tflite or .mcu model with mcutool's engine on the given input(s), "
+                                   "or with --port on a board (or 'mcutool sim') that holds the model.")
+    s.add_argument("model", nargs="?", help=".tflite model or .mcu flash image (not with --port)")
+    s.add_argument("--port", help="run on the board at this serial port instead (see 'mcutool sim')")
     s.add_argument("--input", action="append", required=True, metavar="FILE",
                    help="input file; repeat for models with several inputs")
     s.add_argument("--input-format", choices=("auto", "raw", "npy", "image"), default="auto",
@@ -318,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=("ref", "native"), default="ref",
                    help="ref: the numpy reference executor; native: the C engine (the device's code)")
     s.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
+    from .link.commands import link_options
+
+    link_options(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("verify", help="compare mcutool's engines against TFLM or LiteRT, element by element",

@@ -4,6 +4,11 @@
  *   m.arena_bytes, m.name, m.inputs, m.outputs, m.streamed
  *   outs = m.invoke([in0, ...], arena=None)  # bytes per device output
  *   _engine.load_status(image_bytes) -> (code, message)   # never raises: for fuzzing
+ *
+ * It also offers the names of the MicroPython module `mcunet` (device/micropython), so that
+ * the device app runs unchanged on the simulated board:
+ *   m.arena_size, m.input_spec, m.output_spec, m.info(), m.run(inputs, outputs, arena)
+ *   m.begin(arena), m.set_input(k, data), m.need(), m.feed(k, r0, r1, rows), m.output(k, buf)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -15,7 +20,18 @@ typedef struct {
     mcu_model model;
     Py_buffer image; /* held: the model points into it */
     int has_image;
+    mcu_run run;     /* the row-band run begun by begin() */
+    Py_buffer arena; /* held while a run is begun */
+    int has_arena;
+    int run_state;   /* 0 none, 1 begun (inputs may be set), 2 running, 3 done */
+    mcu_status run_status;
 } ModelObject;
+
+static void release_arena(ModelObject *self) {
+    if (self->has_arena) PyBuffer_Release(&self->arena);
+    self->has_arena = 0;
+    self->run_state = 0;
+}
 
 static PyObject *io_list(const mcu_io *io, int n) {
     PyObject *list = PyList_New(n);
@@ -36,6 +52,7 @@ static PyObject *io_list(const mcu_io *io, int n) {
 
 static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"image", NULL};
+    release_arena(self);
     if (self->has_image) {
         PyBuffer_Release(&self->image);
         self->has_image = 0;
@@ -55,6 +72,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
 }
 
 static void Model_dealloc(ModelObject *self) {
+    release_arena(self);
     if (self->has_image) PyBuffer_Release(&self->image);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -125,6 +143,202 @@ done:
     return result;
 }
 
+static PyObject *engine_error(mcu_status st) {
+    return PyErr_Format(PyExc_ValueError, "engine: %s (status %d)", mcu_status_str(st), (int)st);
+}
+
+/* (shape, zero_point, scale_bits, nbytes) per tensor: the spec tuple mcunet offers. */
+static PyObject *spec_tuple(const mcu_io *io, int n) {
+    PyObject *t = PyTuple_New(n);
+    if (!t) return NULL;
+    for (int k = 0; k < n; k++) {
+        PyObject *shape = PyTuple_New(io[k].rank);
+        if (!shape) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        for (int d = 0; d < io[k].rank; d++) PyTuple_SET_ITEM(shape, d, PyLong_FromLong(io[k].shape[d]));
+        PyObject *e = Py_BuildValue("(NiIi)", shape, io[k].zero_point, io[k].scale_bits, io[k].bytes);
+        if (!e) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, k, e);
+    }
+    return t;
+}
+
+/* A list of buffers from one object or a sequence of them (single-tensor models take one). */
+static PyObject *as_list(PyObject *obj) {
+    if (PyList_Check(obj) || PyTuple_Check(obj)) return PySequence_List(obj);
+    return Py_BuildValue("[O]", obj);
+}
+
+static PyObject *Model_run(ModelObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"inputs", "outputs", "arena", NULL};
+    PyObject *inputs, *outputs = Py_None, *arena = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO", kwlist, &inputs, &outputs, &arena)) return NULL;
+    PyObject *ins = as_list(inputs);
+    if (!ins) return NULL;
+    PyObject *fwd = Py_BuildValue("(O)", ins);
+    PyObject *fkw = arena == Py_None ? NULL : Py_BuildValue("{s:O}", "arena", arena);
+    PyObject *got = fwd ? Model_invoke(self, fwd, fkw) : NULL;
+    Py_DECREF(ins);
+    Py_XDECREF(fwd);
+    Py_XDECREF(fkw);
+    if (!got || outputs == Py_None) {
+        if (!got) return NULL;
+        PyObject *res = PyList_New(PyList_GET_SIZE(got));
+        for (Py_ssize_t k = 0; res && k < PyList_GET_SIZE(got); k++)
+            PyList_SET_ITEM(res, k, PyByteArray_FromObject(PyList_GET_ITEM(got, k)));
+        Py_DECREF(got);
+        return res;
+    }
+    PyObject *outs = as_list(outputs);
+    if (!outs) {
+        Py_DECREF(got);
+        return NULL;
+    }
+    if (PyList_GET_SIZE(outs) != PyList_GET_SIZE(got)) {
+        Py_DECREF(got);
+        Py_DECREF(outs);
+        return PyErr_Format(PyExc_ValueError, "the model has %zd output(s)", PyList_GET_SIZE(got));
+    }
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(outs); k++) {
+        Py_buffer b;
+        PyObject *src = PyList_GET_ITEM(got, k);
+        if (PyObject_GetBuffer(PyList_GET_ITEM(outs, k), &b, PyBUF_WRITABLE) < 0) goto fail;
+        if (b.len != PyBytes_GET_SIZE(src)) {
+            PyBuffer_Release(&b);
+            PyErr_Format(PyExc_ValueError, "output %zd needs %zd bytes, got a buffer of %zd", k, PyBytes_GET_SIZE(src), b.len);
+            goto fail;
+        }
+        memcpy(b.buf, PyBytes_AS_STRING(src), (size_t)b.len);
+        PyBuffer_Release(&b);
+    }
+    Py_DECREF(got);
+    return outs;
+fail:
+    Py_DECREF(got);
+    Py_DECREF(outs);
+    return NULL;
+}
+
+static PyObject *Model_begin(ModelObject *self, PyObject *arena_obj) {
+    release_arena(self);
+    if (PyObject_GetBuffer(arena_obj, &self->arena, PyBUF_WRITABLE) < 0) return NULL;
+    self->has_arena = 1;
+    if ((uintptr_t)self->arena.buf & 3u) {
+        release_arena(self);
+        return PyErr_Format(PyExc_ValueError, "the arena must be word-aligned");
+    }
+    mcu_status st = mcu_begin(&self->run, &self->model, (uint8_t *)self->arena.buf,
+                              self->arena.len > 0xFFFFFFFFLL ? 0xFFFFFFFFu : (uint32_t)self->arena.len);
+    if (st != MCU_OK) {
+        release_arena(self);
+        return engine_error(st);
+    }
+    self->run_state = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Model_set_input(ModelObject *self, PyObject *args) {
+    int k;
+    Py_buffer b;
+    if (!PyArg_ParseTuple(args, "iy*", &k, &b)) return NULL;
+    mcu_status st = MCU_ERR_STATE;
+    if (self->run_state != 1) {
+        PyBuffer_Release(&b);
+        return PyErr_Format(PyExc_ValueError, "set_input() goes after begin() and before the first need()");
+    }
+    if (k < 0 || k >= self->model.n_inputs || b.len != self->model.inputs[k].bytes) {
+        PyBuffer_Release(&b);
+        return PyErr_Format(PyExc_ValueError, "input %d: wrong index or size (%zd bytes)", k, b.len);
+    }
+    st = mcu_set_input(&self->run, k, (const int8_t *)b.buf);
+    PyBuffer_Release(&b);
+    if (st != MCU_OK) return engine_error(st);
+    Py_RETURN_NONE;
+}
+
+/* Runs as far as it can without input; the first call after begin() starts the run. */
+static PyObject *Model_need(ModelObject *self, PyObject *unused) {
+    (void)unused;
+    if (self->run_state == 0) return PyErr_Format(PyExc_ValueError, "no run: call begin(arena) first");
+    if (self->run_state == 1) {
+        mcu_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = mcu_continue(&self->run);
+        Py_END_ALLOW_THREADS
+        if (st < 0) {
+            release_arena(self);
+            return engine_error(st);
+        }
+        self->run_state = st == MCU_DONE ? 3 : 2;
+    }
+    if (self->run_state == 3) Py_RETURN_NONE;
+    return Py_BuildValue("(iii)", self->run.need_input, self->run.need_r0, self->run.need_r1);
+}
+
+static PyObject *Model_feed(ModelObject *self, PyObject *args) {
+    int k, r0, r1;
+    Py_buffer b;
+    if (!PyArg_ParseTuple(args, "iiiy*", &k, &r0, &r1, &b)) return NULL;
+    if (self->run_state != 2) {
+        PyBuffer_Release(&b);
+        return PyErr_Format(PyExc_ValueError, "feed(): no rows are wanted now (call need())");
+    }
+    const mcu_io *io = &self->model.inputs[self->run.need_input];
+    Py_ssize_t want = (Py_ssize_t)(r1 - r0) * io->shape[2] * io->shape[3];
+    if (r1 <= r0 || b.len != want) {
+        PyBuffer_Release(&b);
+        return PyErr_Format(PyExc_ValueError, "feed(): rows [%d, %d) need %zd bytes, got %zd", r0, r1,
+                            r1 > r0 ? want : (Py_ssize_t)0, b.len);
+    }
+    mcu_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = mcu_feed(&self->run, k, r0, r1, (const int8_t *)b.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&b);
+    if (st < 0) {
+        if (st != MCU_ERR_STATE) release_arena(self); /* a wrong band leaves the run as it was */
+        return engine_error(st);
+    }
+    self->run_state = st == MCU_DONE ? 3 : 2;
+    return PyBool_FromLong(st == MCU_DONE);
+}
+
+static PyObject *Model_output(ModelObject *self, PyObject *args) {
+    int k;
+    PyObject *buf = Py_None;
+    if (!PyArg_ParseTuple(args, "i|O", &k, &buf)) return NULL;
+    if (self->run_state != 3) return PyErr_Format(PyExc_ValueError, "output(): the run is not done");
+    if (k < 0 || k >= self->model.n_outputs) return PyErr_Format(PyExc_ValueError, "no output %d", k);
+    const int8_t *src = mcu_output(&self->run, k);
+    int n = self->model.outputs[k].bytes;
+    if (buf == Py_None) return PyByteArray_FromStringAndSize((const char *)src, n);
+    Py_buffer b;
+    if (PyObject_GetBuffer(buf, &b, PyBUF_WRITABLE) < 0) return NULL;
+    if (b.len != n) {
+        PyBuffer_Release(&b);
+        return PyErr_Format(PyExc_ValueError, "output %d needs %d bytes, got a buffer of %zd", k, n, b.len);
+    }
+    memcpy(b.buf, src, (size_t)n);
+    PyBuffer_Release(&b);
+    Py_INCREF(buf);
+    return buf;
+}
+
+static PyObject *Model_info(ModelObject *self, PyObject *unused) {
+    (void)unused;
+    const mcu_model *m = &self->model;
+    return Py_BuildValue("{s:N,s:I,s:s,s:i,s:N,s:I,s:N,s:N}", "name",
+                         PyUnicode_DecodeUTF8(m->name, (Py_ssize_t)strlen(m->name), "replace"), "arena_size",
+                         m->arena_bytes, "engine", MCU_ENGINE_VERSION, "format", MCU_FORMAT_VERSION, "streamed",
+                         PyBool_FromLong(m->streamed), "steps", m->n_steps, "inputs",
+                         spec_tuple(m->inputs, m->n_inputs), "outputs", spec_tuple(m->outputs, m->n_outputs));
+}
+
 static PyObject *Model_get(ModelObject *self, void *what) {
     const mcu_model *m = &self->model;
     switch ((int)(intptr_t)what) {
@@ -134,6 +348,8 @@ static PyObject *Model_get(ModelObject *self, void *what) {
     case 3: return io_list(m->outputs, m->n_outputs);
     case 4: return PyBool_FromLong(m->streamed);
     case 5: return PyLong_FromUnsignedLong(m->n_steps);
+    case 6: return spec_tuple(m->inputs, m->n_inputs);
+    case 7: return spec_tuple(m->outputs, m->n_outputs);
     }
     Py_RETURN_NONE;
 }
@@ -145,12 +361,23 @@ static PyGetSetDef Model_getset[] = {
     {"outputs", (getter)Model_get, NULL, "device outputs", (void *)3},
     {"streamed", (getter)Model_get, NULL, "whether the plan streams its input", (void *)4},
     {"steps", (getter)Model_get, NULL, "schedule steps", (void *)5},
+    {"arena_size", (getter)Model_get, NULL, "arena the plan needs, in bytes (mcunet's name)", (void *)0},
+    {"input_spec", (getter)Model_get, NULL, "(shape, zero_point, scale_bits, nbytes) per device input", (void *)6},
+    {"output_spec", (getter)Model_get, NULL, "(shape, zero_point, scale_bits, nbytes) per device output", (void *)7},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMethodDef Model_methods[] = {
     {"invoke", (PyCFunction)(void (*)(void))Model_invoke, METH_VARARGS | METH_KEYWORDS,
      "invoke(inputs, arena=None) -> list of bytes: run the plan on the device inputs"},
+    {"run", (PyCFunction)(void (*)(void))Model_run, METH_VARARGS | METH_KEYWORDS,
+     "run(inputs, outputs=None, arena=None) -> list of outputs (mcunet's API)"},
+    {"begin", (PyCFunction)Model_begin, METH_O, "begin(arena): start a row-band run"},
+    {"set_input", (PyCFunction)Model_set_input, METH_VARARGS, "set_input(k, data): a whole input, before need()"},
+    {"need", (PyCFunction)Model_need, METH_NOARGS, "need() -> (k, r0, r1) rows wanted next, or None when done"},
+    {"feed", (PyCFunction)Model_feed, METH_VARARGS, "feed(k, r0, r1, rows) -> True when the inference is done"},
+    {"output", (PyCFunction)Model_output, METH_VARARGS, "output(k, buf=None) -> device output k of a done run"},
+    {"info", (PyCFunction)Model_info, METH_NOARGS, "info() -> dict of the model's name, arena, I/O specs"},
     {NULL, NULL, 0, NULL},
 };
 

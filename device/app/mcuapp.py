@@ -1,0 +1,138 @@
+# mcuapp: boot the board: read the configuration, open the model, serve.
+#
+# The configuration is a JSON file (mcutool.json beside main.py; `mcutool
+# deploy` writes it).  Every key is optional:
+#   board        name reported in INFO
+#   model        where the flash image is: {"file": "model.mcu"},
+#                {"xip": ADDRESS, "length": N} (RP2040/RP2350 flash) or
+#                {"partition": "LABEL"} (ESP32 data partition)
+#   port         "stdio" (USB-CDC, default) or {"uart": ID, "baud": N, "tx": PIN, "rx": PIN}
+#   max_payload  largest frame payload the board accepts (default 4096)
+#   repl_escape  leave for the REPL on b"\r\x03" between frames (default true)
+
+import json
+
+import mcuserve
+
+DEFAULTS = {"board": "micropython", "model": {"file": "model.mcu"}, "port": "stdio",
+            "max_payload": 4096, "repl_escape": True}
+
+
+def load_config(path):
+    cfg = dict(DEFAULTS)
+    try:
+        with open(path) as f:
+            cfg.update(json.load(f))
+    except OSError:
+        pass  # no file: the defaults
+    return cfg
+
+
+def open_model(where):
+    """(model, None) or (None, why): a board with a bad image still answers
+    HELLO, and INFO tells the host what went wrong."""
+    try:
+        import mcunet
+    except ImportError:
+        return None, "the mcunet module is missing: build it into the firmware or copy mcunet.mpy"
+    try:
+        if "xip" in where:
+            return mcunet.Model(where["xip"], where["length"]), None
+        if "partition" in where:
+            return mcunet.Model(where["partition"]), None
+        with open(where["file"], "rb") as f:
+            return mcunet.Model(f.read()), None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return None, "%s: %s" % (where, e)
+
+
+class StdioPort:
+    """USB-CDC (or a terminal) through sys.stdin/stdout, binary-safe."""
+
+    def __init__(self):
+        import select
+        import sys
+
+        self.i = sys.stdin.buffer
+        self.o = sys.stdout.buffer
+        self.poller = select.poll()
+        self.poller.register(sys.stdin, select.POLLIN)
+
+    def read(self, n, timeout_ms):
+        if not self.poller.poll(timeout_ms):
+            return b""
+        return self.i.read(n)
+
+    def write(self, data):
+        self.o.write(data)
+        if hasattr(self.o, "flush"):
+            self.o.flush()
+
+
+class UartPort:
+    def __init__(self, uart_id, baud, tx=None, rx=None, rxbuf=4096):
+        from machine import UART
+
+        kw = {"baudrate": baud, "rxbuf": rxbuf, "timeout": 0}
+        if tx is not None:
+            kw["tx"] = tx
+            kw["rx"] = rx
+        self.u = UART(uart_id, **kw)
+
+    def read(self, n, timeout_ms):
+        import time
+
+        t0 = time.ticks_ms()
+        while not self.u.any():
+            if time.ticks_diff(time.ticks_ms(), t0) >= timeout_ms:
+                return b""
+            time.sleep_ms(1)
+        return self.u.read(n) or b""
+
+    def write(self, data):
+        self.u.write(data)
+
+
+def boot_id():
+    try:
+        import os
+
+        return int.from_bytes(os.urandom(2), "little")
+    except Exception:
+        return 0
+
+
+def main(config_path="mcutool.json"):
+    cfg = load_config(config_path)
+    model, err = open_model(cfg["model"])
+    arena = None
+    if model is not None:
+        try:
+            arena = bytearray(model.arena_size)
+        except MemoryError:
+            model, err = None, "no memory for the %d-byte arena" % model.arena_size
+    port = cfg["port"]
+    if port == "stdio":
+        port = StdioPort()
+        try:
+            import micropython
+
+            micropython.kbd_intr(-1)  # 0x03 is data now, not Ctrl-C
+        except (ImportError, AttributeError):
+            pass
+    else:
+        port = UartPort(port["uart"], port.get("baud", 115200), port.get("tx"), port.get("rx"),
+                        cfg["max_payload"] + 64)
+    name = cfg["model"].get("file") if isinstance(cfg["model"], dict) else None
+    srv = mcuserve.Server(port, model, arena, cfg["board"], err, cfg["max_payload"], boot_id(),
+                          name, cfg["repl_escape"] and cfg["port"] == "stdio")
+    try:
+        srv.serve()
+    finally:
+        try:
+            import micropython
+
+            micropython.kbd_intr(3)
+        except (ImportError, AttributeError):
+            pass
+    return srv
