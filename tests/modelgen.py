@@ -51,6 +51,7 @@ __all__ = [
     "run_litert_ref",
     "random_input",
     "model_io",
+    "float_model",
 ]
 
 # --------------------------------------------------------------------------- #
@@ -1087,3 +1088,106 @@ def run_litert_ref(model_bytes: bytes, inputs: Sequence[np.ndarray]) -> list[np.
         it.set_tensor(d["index"], np.ascontiguousarray(x))
     it.invoke()
     return [np.array(it.get_tensor(d["index"]), copy=True) for d in it.get_output_details()]
+
+
+# --------------------------------------------------------------------------- #
+# Float models (input of mcutool's quantizer)
+# --------------------------------------------------------------------------- #
+
+
+def _float_layer(mb, rng, kind, x, w_shape, axis, fan_in, bias=True):
+    w = _rand_weights(rng, w_shape, axis, fan_in).astype(np.float32)
+    ins = [x, mb.const(w, "float32", name="weights")]
+    if bias:
+        ins.append(mb.const((rng.standard_normal(w_shape[axis]) * 0.3).astype(np.float32), "float32", name="bias"))
+    return ins
+
+
+def float_model(rng, kind, in_shape=(1, 8, 8, 4), activation="NONE", **kw) -> bytes:
+    """A float32 model of one op (two for CONCATENATION inputs), random float weights.
+
+    ``kind`` is a TFLite builtin name; ``kw`` are the op's options as in ``ModelBuilder.op``
+    plus ``out_ch`` (CONV_2D), ``units`` (FULLY_CONNECTED), ``bias`` (conv-like ops),
+    ``shape2`` (second operand of ADD/MUL/CONCATENATION: a 1x1 convolution of the input, or a
+    constant with ``const2``).
+    """
+    mb = ModelBuilder(f"float_{kind.lower()}")
+    x = mb.tensor(in_shape, "float32", name="input")
+    n, h, w, c = (tuple(in_shape) + (1, 1, 1))[:4] if len(in_shape) == 4 else (in_shape[0], 1, 1, in_shape[-1])
+    opts = {}
+    bias = kw.pop("bias", True)
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        k = kw.pop("kernel", (3, 3))
+        s = kw.pop("stride", (1, 1))
+        padding = kw.pop("padding", "SAME")
+        if kind == "CONV_2D":
+            oc = kw.pop("out_ch", 8)
+            ins = _float_layer(mb, rng, kind, x, (oc, k[0], k[1], c), 0, k[0] * k[1] * c, bias)
+        else:
+            dm = kw.pop("depth_multiplier", 1)
+            oc = c * dm
+            opts["depth_multiplier"] = dm
+            ins = _float_layer(mb, rng, kind, x, (1, k[0], k[1], oc), 3, k[0] * k[1], bias)
+        out_shape = (n, _conv_out_size(h, k[0], s[0], 1, padding), _conv_out_size(w, k[1], s[1], 1, padding), oc)
+        opts.update(padding=padding, stride_h=s[0], stride_w=s[1], activation=activation)
+    elif kind == "FULLY_CONNECTED":
+        units = kw.pop("units", 10)
+        depth = int(np.prod(in_shape[1:]))
+        ins = _float_layer(mb, rng, kind, x, (units, depth), 0, depth, bias)
+        out_shape = (in_shape[0], units)
+        opts["activation"] = activation
+    elif kind in ("ADD", "MUL", "CONCATENATION"):
+        shape2 = kw.pop("shape2", in_shape)
+        if kw.pop("const2", False):
+            y2 = mb.const(rng.standard_normal(shape2).astype(np.float32), "float32", name="operand")
+        else:
+            # A residual block: the second operand is a 1x1 convolution of the input.
+            y2 = mb.tensor(shape2, "float32", name="branch")
+            mb.op("CONV_2D", _float_layer(mb, rng, "CONV_2D", x, (shape2[-1], 1, 1, c), 0, c), [y2],
+                  padding="SAME", stride_h=1, stride_w=1)
+        ins = [x, y2]
+        if kind == "CONCATENATION":
+            axis = kw.pop("axis", -1)
+            out_shape = list(in_shape)
+            out_shape[axis] = in_shape[axis] + shape2[axis]
+            opts["axis"] = axis
+        else:
+            out_shape = np.broadcast_shapes(tuple(in_shape), tuple(shape2))
+        opts["activation"] = activation
+    elif kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        f = kw.pop("filter", (2, 2))
+        s = kw.pop("stride", f)
+        padding = kw.pop("padding", "VALID")
+        out_shape = (n, _conv_out_size(h, f[0], s[0], 1, padding), _conv_out_size(w, f[1], s[1], 1, padding), c)
+        ins = [x]
+        opts.update(filter_h=f[0], filter_w=f[1], stride_h=s[0], stride_w=s[1], padding=padding,
+                    activation=activation)
+    elif kind == "MEAN":
+        ins = [x, mb.const(np.array([1, 2], np.int32), "int32", name="axes")]
+        out_shape = (n, 1, 1, c)
+        opts["keep_dims"] = True
+    elif kind == "PAD":
+        ins = [x, mb.const(np.array([[0, 0], [1, 2], [2, 1], [0, 0]], np.int32), "int32", name="paddings")]
+        out_shape = (n, h + 3, w + 3, c)
+    elif kind == "RESHAPE":
+        out_shape = (n, h * w * c)
+        ins = [x, mb.const(np.array(out_shape, np.int32), "int32", name="shape")]
+        opts["new_shape"] = list(out_shape)
+    elif kind == "TRANSPOSE":
+        ins = [x, mb.const(np.array([0, 3, 1, 2], np.int32), "int32", name="perm")]
+        out_shape = (n, c, h, w)
+    elif kind == "RESIZE_NEAREST_NEIGHBOR":
+        ins = [x, mb.const(np.array([2 * h, 2 * w], np.int32), "int32", name="size")]
+        out_shape = (n, 2 * h, 2 * w, c)
+    elif kind in ("SOFTMAX", "LOGISTIC", "HARD_SWISH"):
+        ins = [x]
+        out_shape = tuple(in_shape)
+        if kind == "SOFTMAX":
+            opts["beta"] = kw.pop("beta", 1.0)
+    else:
+        ins, out_shape = [x], tuple(in_shape)  # any other op, with no options: error paths
+    if kw:
+        raise TypeError(f"{kind}: unknown arguments {sorted(kw)}")
+    y = mb.tensor(out_shape, "float32", name="output")
+    mb.op(kind, ins, [y], **opts)
+    return mb.build([x], [y])

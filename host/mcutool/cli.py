@@ -108,7 +108,14 @@ def cmd_convert(args) -> int:
 
     if not args.output.endswith(".mcu"):
         raise McutoolError(f"{args.output}: the flash image should be named *.mcu")
-    graph, choice = _choose(args)
+    if args.calibration:  # a float model: quantize it in memory first
+        from .plan.planner import choose
+        from .quantize.commands import quantized_graph
+
+        graph = quantized_graph(args)
+        choice = choose(graph, _objective(args))
+    else:
+        graph, choice = _choose(args)
     plan = choice.plan
     image = pack(choice.lowered.graph, plan)
     _, board = _budget(args)
@@ -300,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help=".tflite model (int8)")
     s.add_argument("-o", "--output", required=True, help="flash image to write, e.g. person_detect.mcu")
     _plan_options(s)
+    from .quantize.commands import add_calibration_options
+
+    add_calibration_options(s, required=False)
     s.add_argument("--json", action="store_true", help="print the report as one JSON object")
     s.set_defaults(func=cmd_convert)
 
