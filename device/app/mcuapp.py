@@ -37,13 +37,46 @@ def open_model(where):
         return None, "the mcunet module is missing: build it into the firmware or copy mcunet.mpy"
     try:
         if "xip" in where:
-            return mcunet.Model(where["xip"], where["length"]), None
+            addr = where["xip"]
+            return mcunet.Model(addr, where.get("length") or _xip_length(addr)), None
         if "partition" in where:
-            return mcunet.Model(where["partition"]), None
+            try:
+                return mcunet.Model(where["partition"]), None  # firmware build: mmap, no copy
+            except OSError:
+                return mcunet.Model(_read_partition(where["partition"])), None  # natmod: into RAM
         with open(where["file"], "rb") as f:
             return mcunet.Model(f.read()), None
     except (OSError, ValueError, KeyError, TypeError) as e:
         return None, "%s: %s" % (where, e)
+
+
+def _xip_length(addr):
+    # total_size from the image header (docs/flash-image.md): mcu_load then checks the
+    # header CRC and the content CRC over exactly that many bytes.
+    import machine
+
+    if machine.mem32[addr] & 0xFFFFFFFF != 0x4E55434D:  # b"MCUN"
+        raise ValueError("no mcutool image at 0x%08x: run mcutool flash" % addr)
+    return machine.mem32[addr + 12] & 0xFFFFFFFF
+
+
+def _read_partition(label):
+    import struct
+
+    import esp32
+
+    parts = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=label)
+    if not parts:
+        raise OSError("no data partition labelled %r: run mcutool flash" % label)
+    p = parts[0]
+    head = bytearray(16)
+    p.readblocks(0, head, 0)
+    total = struct.unpack_from("<I", head, 12)[0]
+    if total > p.ioctl(4, None) * p.ioctl(5, None):
+        raise ValueError("image header says %d bytes, more than the partition" % total)
+    buf = bytearray(total)
+    p.readblocks(0, buf, 0)
+    return buf
 
 
 class StdioPort:

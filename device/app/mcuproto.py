@@ -147,6 +147,9 @@ class Decoder:
         self.version_errors = 0  # good header, other protocol version
         self.skipped = 0         # bytes skipped while hunting for sync
         self.frames = 0          # frames delivered
+        # (type, seq) of frames whose header was good but payload was not: the
+        # receiver may NAK them at once instead of letting the sender time out
+        self.damaged = []
 
     def reset(self):
         """Drop a partial frame (e.g. after an inter-byte timeout)."""
@@ -235,6 +238,8 @@ class Decoder:
             if crc32(payload) != struct.unpack_from("<I", buf, end)[0]:
                 self.errors += 1
                 self.payload_errors += 1
+                if len(self.damaged) < 4:
+                    self.damaged.append((mtype, seq))
                 i += 1
                 continue
             out.append((mtype, seq, payload))

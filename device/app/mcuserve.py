@@ -137,6 +137,13 @@ class Server:
             return
         for mtype, seq, payload in self.dec.feed(data):
             self.handle(mtype, seq, payload)
+        if self.dec.damaged:
+            for mtype, seq in self.dec.damaged:
+                # a damaged new request: ask for it again now (a repeat of the
+                # last one is answered by its resend instead)
+                if mtype in (P.HELLO, P.INFER, P.ROWS, P.PING, P.RESET) and seq != self.last_seq:
+                    self.port.write(P.encode(P.NAK, seq))
+            self.dec.damaged = []
 
     def _escape(self, data):
         # mpremote and pyboard.py start with b"\r\x03" (Ctrl-C), which

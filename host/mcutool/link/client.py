@@ -39,6 +39,7 @@ class LinkStats:
     restarts: int = 0    # inferences started over (board reset, state lost)
     stale: int = 0       # replies to an older request, ignored
     bad_frames: int = 0  # frames the decoder rejected (CRC, length)
+    naks: int = 0        # requests the board said arrived damaged
 
 
 @dataclass
@@ -58,9 +59,13 @@ class Link:
     may be an open pyserial-like object instead (tests)."""
 
     def __init__(self, port: str | None = None, baud: int = 115200, timeout: float = 1.0,
-                 compute_timeout: float = 10.0, retries: int = 4, attempts: int = 3, serial=None):
+                 compute_timeout: float = 10.0, retries: int = 4, attempts: int = 3, serial=None,
+                 wire_baud: int | None = None):
         self.port_name = port
         self.baud = baud
+        # The speed timeouts allow for: the line's, unless the caller knows better (USB-CDC
+        # and ptys ignore the baud rate; 0 means no allowance).
+        self.wire_baud = baud if wire_baud is None else wire_baud
         self.timeout = timeout
         self.compute_timeout = compute_timeout
         self.retries = retries
@@ -131,7 +136,7 @@ class Link:
         return frames
 
     def _wire_s(self, nbytes: int) -> float:
-        return nbytes * 10 / self.baud if self.baud else 0.0
+        return nbytes * 10 / self.wire_baud if self.wire_baud else 0.0
 
     def _next_seq(self) -> int:
         self.seq = P.next_seq(self.seq)
@@ -156,6 +161,10 @@ class Link:
                     if s != seq:
                         self.stats.stale += 1
                         continue
+                    if t == P.NAK:  # it arrived damaged: resend now
+                        self.stats.naks += 1
+                        deadline = 0
+                        break
                     if t == P.ERROR:
                         raise LinkError(*P.parse_error(p))
                     if t not in want:
