@@ -186,3 +186,14 @@ def test_injected_faults_never_give_a_wrong_result(models):
     assert faults.total >= 1000 and faults.counts["reboot"] > 20
     assert wrong == 0
     assert ok > 10 * reported
+
+
+def test_protocol_overhead_is_under_2_percent_for_person_detect(models):
+    """Bytes on the wire per inference against the 9,216 input bytes: deterministic, so a
+    test (the figures per second are `mcutool bench --link`'s)."""
+    from mcutool.link.bench import link_bench
+
+    (r,) = link_bench(str(models / "person_detect.tflite"), bauds=(None,), count=3, progress=False)
+    assert r["input_bytes"] == 9216 and r["resends"] == 0
+    assert r["bytes_out_per_inference"] == 9216 + 15 + 3 * (14 + 5)  # INFER, then 3 ROWS bands
+    assert r["overhead_out"] <= 0.02 and r["overhead_both_ways"] <= 0.02

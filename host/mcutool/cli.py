@@ -153,11 +153,16 @@ def cmd_convert(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import format_memory, format_speed, memory_bench, speed_bench
 
-    if not args.memory and args.engine != "native":
-        raise McutoolError("choose what to measure: --memory, or --engine native (speed)")
+    if not args.memory and args.engine != "native" and not args.link:
+        raise McutoolError("choose what to measure: --memory, --engine native (speed), or --link (serial protocol)")
     report = {}
     if args.memory:
         report["memory"] = memory_bench(args.models or None, _objective(args), progress=not args.json)
+    if args.link:
+        from .bench import _resolve
+        from .link.bench import link_bench
+
+        report["link"] = link_bench(str(_resolve("person_detect")), progress=not args.json)
     if args.engine == "native":
         from .bench import DEFAULT_MODELS
 
@@ -173,6 +178,10 @@ def cmd_bench(args) -> int:
             print(format_memory(report["memory"]))
         if "speed" in report:
             print(format_speed(report["speed"]))
+        if "link" in report:
+            from .link.bench import format_link
+
+            print(format_link(report["link"]))
     return 0
 
 
@@ -319,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory", action="store_true", help="peak SRAM: TFLM's arena, ours layer by layer, ours planned")
     s.add_argument("--engine", choices=("native",), help="speed of the C engine: host latency against LiteRT's "
                    "default and reference kernels, and Cortex-M0+ instructions per inference (emulated)")
+    s.add_argument("--link", action="store_true", help="the serial protocol through 'mcutool sim' at 921600 "
+                   "baud and unlimited: inferences/s, bytes on the wire, overhead")
     s.add_argument("--repeat", type=int, default=30, help="timed runs per measurement (median; default 30)")
     s.add_argument("--no-m0plus", action="store_true", help="skip the Cortex-M0+ emulation")
     _plan_options(s)
