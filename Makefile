@@ -1,5 +1,5 @@
 # Two entry points, each doing all of its own set-up on a fresh machine:
-#   make demo   the main job (until the demo lands: inspect a real model)
+#   make demo   the main job: person and mask detection on a simulated board (mcutool demo)
 #   make test   the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -28,8 +28,7 @@ $(VENV)/.installed: pyproject.toml setup.py | system-deps
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/mcutool inspect $(MCUTOOL_MODELS)/person_detect.tflite
-	$(VENV)/bin/mcutool run $(MCUTOOL_MODELS)/person_detect.tflite --input $(MCUTOOL_MODELS)/images/no_person.bmp
+	$(VENV)/bin/mcutool demo
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

@@ -13,7 +13,7 @@ EXIT_ERROR = 2  # bad input: the message says what and where
 EXIT_MISMATCH = 1  # verify found a difference
 
 # Modules with an add_parsers(sub) that adds their subcommands.
-COMMAND_MODULES = (".link.commands", ".quantize.commands", ".flash.commands")
+COMMAND_MODULES = (".link.commands", ".quantize.commands", ".flash.commands", ".zoo.commands", ".camera.commands", ".demo")
 
 
 def _print_json(obj) -> None:
@@ -204,6 +204,24 @@ def _top(graph, outputs, k: int = 5) -> list[dict]:
     return top
 
 
+def _decode(name: str, graph, outs) -> dict:
+    """Graph outputs -> the zoo model's answer (int8 outputs dequantized first)."""
+    import numpy as np
+
+    from .post import decode
+    from .zoo import get_entry
+
+    if name == "auto":
+        name = graph.name
+    entry = get_entry(name)
+    floats = []
+    for i, o in zip(graph.outputs, outs):
+        q = graph.t(i).quant
+        floats.append(o.astype(np.float32) if q is None or o.dtype.kind == "f"
+                      else ((o.astype(np.float32) - float(q.zero_point[0])) * float(q.scale[0])))
+    return decode(entry, floats, None)
+
+
 def cmd_run(args) -> int:
     if args.port:
         if args.model:
@@ -239,9 +257,15 @@ def cmd_run(args) -> int:
         outs = run(graph, xs)
     rep = {"model": graph.name, "engine": args.engine, "outputs": [o.reshape(-1).tolist() for o in outs],
            "shapes": [list(o.shape) for o in outs], "top": _top(graph, outs)}
+    if args.decode:
+        rep["result"] = _decode(args.decode, graph, outs)
     if args.json:
         _print_json(rep)
     else:
+        if args.decode:
+            from .post import summary
+
+            print(f"{graph.name if args.decode == 'auto' else args.decode}: {summary(rep['result'])}")
         for i, o in zip(graph.outputs, outs):
             t = graph.t(i)
             vals = o.reshape(-1).tolist()
@@ -349,8 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=("ref", "native"), default="ref",
                    help="ref: the numpy reference executor; native: the C engine (the device's code)")
     s.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
-    from .link.commands import link_options
+    from .link.commands import decode_option, link_options
 
+    decode_option(s)
     link_options(s)
     s.set_defaults(func=cmd_run)
 

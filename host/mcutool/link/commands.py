@@ -13,6 +13,12 @@ def _print_json(obj) -> None:
     print(json.dumps(obj, separators=(", ", ": ")), flush=True)
 
 
+def decode_option(s) -> None:
+    s.add_argument("--decode", nargs="?", const="auto", metavar="ZOO_MODEL",
+                   help="decode the outputs with a zoo model's post-processing (labels, boxes, centroids; "
+                        "coordinates in the model's input); with --port the board's model by default")
+
+
 def link_options(s) -> None:
     s.add_argument("--baud", type=int, default=115200, help="serial speed (ignored by USB-CDC and the simulator)")
     s.add_argument("--timeout", type=float, default=1.0, metavar="S",
@@ -96,9 +102,17 @@ def run_on_board(args) -> int:
            "time_us": res.time_us, "arena_bytes": res.arena, "latency_ms": round(res.wall_s * 1000, 3),
            "bytes_out": res.bytes_out, "bytes_in": res.bytes_in, "frames_out": res.frames_out,
            "resends": link.stats.resends, "restarts": link.stats.restarts}
+    if args.decode:
+        from ..post import decode, dequantize_outputs, summary
+        from ..zoo import board_entry
+
+        entry = board_entry(info, None if args.decode == "auto" else args.decode)
+        rep["result"] = decode(entry, dequantize_outputs(res.outputs, info["outputs"]), None)
     if args.json:
         _print_json(rep)
         return 0
+    if args.decode:
+        print(f"{entry.name}: {summary(rep['result'])}")
     for k, o in enumerate(outs):
         vals = o.reshape(-1).tolist()
         more = f" ... ({len(vals)} values)" if len(vals) > 16 else ""
