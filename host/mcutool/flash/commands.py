@@ -131,7 +131,7 @@ def cmd_deploy(args) -> int:
         cfg.close()
         files.append((Path(cfg.name), "mcutool.json"))
     arch = deploy.check_natmod(board, args.natmod) if args.natmod else None
-    argv = deploy.mpremote_argv(args.port, files, args.natmod)
+    argv = deploy.mpremote_argv(args.port, files, args.natmod, resume=args.resume, reset=not args.no_reset)
     rep = {
         "port": args.port,
         "board": board["name"] if board else None,
@@ -146,7 +146,8 @@ def cmd_deploy(args) -> int:
         _print_json(rep)
     else:
         verb = "would copy" if args.dry_run else "copied"
-        print(f"{verb} {len(rep['files'])} files to {args.port}: {', '.join(rep['files'])}; then soft-reset")
+        then = "" if args.no_reset else "; then reset (the app starts)"
+        print(f"{verb} {len(rep['files'])} files to {args.port}: {', '.join(rep['files'])}{then}")
         if args.dry_run:
             import shlex
 
@@ -188,10 +189,14 @@ def add_parsers(sub) -> None:
 
     s = sub.add_parser("deploy", help="install the device app (and the engine natmod) with mpremote",
                        description="Copy every .py under device/app/ and the natmod .mpy to the board's "
-                                   "filesystem with mpremote, then soft-reset it to start the app.")
+                                   "filesystem with mpremote, then reset it to start the app. mpremote's "
+                                   "Ctrl-C stops a running app first (the app hands the board back to the REPL).")
     s.add_argument("--port", required=True, help="the board's serial port (e.g. /dev/ttyACM0)")
     s.add_argument("--board", help="check the natmod's architecture against this board")
     s.add_argument("--natmod", metavar="FILE.mpy", help="the engine natmod to install")
+    s.add_argument("--resume", action="store_true",
+                   help="no soft reset on connecting (mpremote's 'resume'), e.g. for the unix port's REPL")
+    s.add_argument("--no-reset", action="store_true", help="leave the board as it is after copying")
     s.add_argument("--dry-run", action="store_true", help="print the mpremote command; run nothing")
     s.add_argument("--json", action="store_true", help="print the report as one JSON object")
     s.set_defaults(func=cmd_deploy)

@@ -65,10 +65,12 @@ def check_natmod(board: dict | None, path: str) -> str:
     return arch
 
 
-def mpremote_argv(port: str, files: list[tuple[Path, str]], natmod: str | None = None) -> list[str]:
-    """One mpremote run: make the folders, copy each file to its device path, soft-reset.
-    mpremote skips a file whose hash on the device already matches."""
-    argv = [sys.executable, "-m", "mpremote", "connect", port]
+def mpremote_argv(port: str, files: list[tuple[Path, str]], natmod: str | None = None, resume: bool = False,
+                  reset: bool = True) -> list[str]:
+    """One mpremote run: make the folders, copy each file to its device path, reset.
+    mpremote skips a file whose hash on the device already matches. The reset is a hard one:
+    mpremote works in the raw REPL, and a soft reset there does not run main.py."""
+    argv = [sys.executable, "-m", "mpremote", "connect", port] + (["resume"] if resume else [])
     dirs = sorted({d for _, dev in files for d in _parents(dev)})
     if dirs:
         # mkdir fails on an existing folder, and one failure ends the whole chain.
@@ -78,7 +80,9 @@ def mpremote_argv(port: str, files: list[tuple[Path, str]], natmod: str | None =
         argv += ["fs", "cp", str(local), f":{dev}", "+"]
     if natmod:
         argv += ["fs", "cp", natmod, f":{Path(natmod).name}", "+"]
-    return argv + ["soft-reset"]
+    if reset:
+        return argv + ["reset"]
+    return argv[:-1] if argv[-1] == "+" else argv
 
 
 def _parents(dev: str) -> list[str]:
