@@ -7,7 +7,6 @@ import os
 import select
 import threading
 import time
-import tty
 
 from ..errors import McutoolError
 from .proto import app_module
@@ -98,7 +97,11 @@ class SimBoard:
         self.board = board
         self.max_payload = max_payload
         self.model_name = model_name
+        if not hasattr(os, "openpty"):
+            raise McutoolError("mcutool sim needs pseudo-terminals (Linux or macOS); on Windows run it under WSL")
         self.master, self.slave = os.openpty()
+        import tty
+
         tty.setraw(self.slave)  # bytes pass untouched: no echo, no CR/LF mapping, no ^C
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
