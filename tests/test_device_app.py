@@ -169,3 +169,20 @@ def run_until(link, faults, target, i, counts):
             continue
         counts["ok" if got == [standin_outputs(x, 3)] else "wrong"] += 1
     return i
+
+
+def test_a_broken_config_falls_back_to_the_defaults_and_says_so(tmp_path):
+    b = MicroPythonBoard(tmp_path, standin_image(8, 8, 1, 2, 2), CONFIG)
+    (tmp_path / "mcutool.json").write_text('{"board": "x", "max_payload": 5, "repl_escape": false')
+    b.reboot()
+    try:
+        with Link(b.path, timeout=1.0) as link:
+            info = link.hello()
+            assert info["load"] == "ok" and "not valid JSON" in info["warning"]
+        (tmp_path / "mcutool.json").write_text('{"max_payload": 5, "port": 7, "repl_escape": false}')
+        b.reboot()
+        with Link(b.path, timeout=1.0) as link:
+            info = link.hello()
+            assert "bad port, max_payload" in info["warning"] and info["max_payload"] == 4096
+    finally:
+        assert "Traceback" not in b.close()

@@ -19,13 +19,34 @@ DEFAULTS = {"board": "micropython", "model": {"file": "model.mcu"}, "port": "std
 
 
 def load_config(path):
+    """(config, problem): a missing file means the defaults; a broken one too, and INFO
+    says so, since a board that cannot boot its app cannot be told what is wrong."""
     cfg = dict(DEFAULTS)
     try:
         with open(path) as f:
-            cfg.update(json.load(f))
+            got = json.load(f)
     except OSError:
-        pass  # no file: the defaults
-    return cfg
+        return cfg, None
+    except ValueError as e:
+        return cfg, "%s is not valid JSON (%s); using the defaults" % (path, e)
+    if not isinstance(got, dict):
+        return cfg, "%s does not hold a JSON object; using the defaults" % path
+    cfg.update(got)
+    bad = []
+    port = cfg["port"]
+    if port != "stdio" and not (isinstance(port, dict) and isinstance(port.get("uart"), int)):
+        bad.append("port")
+        cfg["port"] = "stdio"
+    mp = cfg["max_payload"]
+    if not isinstance(mp, int) or not 64 <= mp <= 65535:
+        bad.append("max_payload")
+        cfg["max_payload"] = DEFAULTS["max_payload"]
+    if not isinstance(cfg["model"], dict):
+        bad.append("model")
+        cfg["model"] = DEFAULTS["model"]
+    if bad:
+        return cfg, "%s: bad %s; using the defaults for them" % (path, ", ".join(bad))
+    return cfg, None
 
 
 def open_model(where):
@@ -46,7 +67,10 @@ def open_model(where):
                 return mcunet.Model(_read_partition(where["partition"])), None  # natmod: into RAM
         with open(where["file"], "rb") as f:
             return mcunet.Model(f.read()), None
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except MemoryError:
+        return None, ("%s: no memory to hold the image in RAM; a firmware with the mcunet module "
+                      "built in maps it from flash instead" % (where,))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return None, "%s: %s" % (where, e)
 
 
@@ -136,8 +160,10 @@ def boot_id():
 
 
 def main(config_path="mcutool.json"):
-    cfg = load_config(config_path)
+    cfg, cfg_err = load_config(config_path)
     model, err = open_model(cfg["model"])
+    if cfg_err:
+        err = cfg_err + ("; " + err if err else "")
     arena = None
     if model is not None:
         try:

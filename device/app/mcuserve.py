@@ -111,6 +111,8 @@ class Server:
             d["load"] = self.load_error or "no model"
         else:
             i = m.info()
+            if self.load_error:
+                d["warning"] = self.load_error  # e.g. a broken config, defaults used
             d["model"] = i["name"]
             d["load"] = "ok"
             d["engine"] = i["engine"]
