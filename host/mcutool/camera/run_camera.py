@@ -2,13 +2,13 @@
 post-processing -> JSON line and/or drawn frame (window, video file)."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 import numpy as np
 
 from ..errors import McutoolError
+from ..output import print_json
 
 
 class Viewer:
@@ -100,7 +100,7 @@ def run_camera(args, out=None) -> int:
             fps = n / max(time.perf_counter() - t0, 1e-9)
             line = _frame_line(n - 1, result, res, fps)
             if args.json:
-                print(json.dumps(line, separators=(", ", ": ")), file=out, flush=True)
+                print_json(line, file=out)
             else:
                 print(f"frame {n - 1}: {summary(result)}  [board {line['board_ms']:.1f} ms, round trip "
                       f"{line['latency_ms']:.1f} ms, {fps:.1f} FPS]", file=out, flush=True)

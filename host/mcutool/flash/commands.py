@@ -2,13 +2,7 @@
 from __future__ import annotations
 
 from ..errors import McutoolError
-
-
-def _print_json(obj) -> None:
-    from ..cli import _print_json as p
-
-    p(obj)
-
+from ..output import print_json as _print_json
 
 # ---- boards -----------------------------------------------------------------------------
 

@@ -7,15 +7,12 @@ import sys
 from pathlib import Path
 
 from ..errors import McutoolError
+from ..link.proto import app_dir
 
 # py/persistentcode.h: MP_NATIVE_ARCH_*, the architecture in bits 2..7 of an .mpy's third byte.
 MPY_ARCHS = ("none", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
              "xtensa", "xtensawin", "rv32imc", "rv64imc")
 ARM_ORDER = ("armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp")  # an ARM core runs any older one
-
-
-def app_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "device" / "app"
 
 
 def app_files(root: Path | None = None) -> list[tuple[Path, str]]:

@@ -2,15 +2,11 @@
 (registered by mcutool.cli); mcutool.cli calls add_parsers()."""
 from __future__ import annotations
 
-import json
 import struct
 import sys
 
 from ..errors import McutoolError
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, separators=(", ", ": ")), flush=True)
+from ..output import print_json as _print_json
 
 
 def decode_option(s) -> None:

@@ -70,7 +70,8 @@ def quantized_graph(args):
 
 
 def cmd_quantize(args) -> int:
-    from ..cli import _print_json, _write_atomic
+    from ..cli import _write_atomic
+    from ..output import print_json as _print_json
 
     output = args.output or os.path.splitext(os.path.basename(args.model))[0] + "_int8.tflite"
     if not output.endswith(".tflite"):

@@ -1,13 +1,8 @@
 """`mcutool models list` and `mcutool models pull NAME` (mcutool.cli calls add_parsers)."""
 from __future__ import annotations
 
-import json
-
 from ..errors import McutoolError
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, separators=(", ", ": ")), flush=True)
+from ..output import print_json as _print_json
 
 
 def cmd_models_list(args) -> int:
