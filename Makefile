@@ -8,13 +8,20 @@ export MCUTOOL_MODELS ?= $(abspath ../shared/models)
 .PHONY: demo test test-sanitize setup system-deps clean
 
 # Debian packages: a C compiler for the engine's CPython extension, and the Cortex-M
-# cross compiler for the bare-metal builds the tests emulate. Installed when missing
-# (as root, with apt-get); otherwise a message says what to install.
+# cross compiler with newlib's headers (the engine includes <string.h>; Debian ships them
+# in libnewlib-arm-none-eabi, a mere recommendation of gcc-arm-none-eabi, so
+# --no-install-recommends leaves them out) for the bare-metal builds the tests emulate.
+# What is missing is judged by what the build uses, not by the package list, and
+# installed (as root, with apt-get); otherwise a message says what to install.
+HASH := \#
+ARM_HAS_LIBC = $(shell echo '$(HASH)include <string.h>' | arm-none-eabi-gcc -E -x c - >/dev/null 2>&1 && echo yes)
 APT_NEEDS = $(if $(shell command -v gcc),,gcc) \
-            $(if $(shell command -v arm-none-eabi-gcc),,gcc-arm-none-eabi binutils-arm-none-eabi)
+            $(if $(shell command -v arm-none-eabi-gcc),,gcc-arm-none-eabi binutils-arm-none-eabi) \
+            $(if $(ARM_HAS_LIBC),,libnewlib-arm-none-eabi)
 system-deps:
 	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "mcutool: installing $(strip $(APT_NEEDS))"; \
 	        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_NEEDS); \
 	    else echo "mcutool needs: $(APT_NEEDS) (apt-get install them, or your system's equivalent)"; exit 1; fi; \
 	fi
