@@ -90,6 +90,27 @@ def test_verify_json(models):
     d = json.loads(r.stdout)
     assert d["max_abs_diff"] == 0 and d["inputs"] == 3 and d["reference"] == "tflm"
     assert d["engines"] == ["ref", "ref-plan", "ref-image", "native"]
+    assert d["ok"] is True and all(r["compared"] > 0 and not r["problems"] for r in d["results"].values())
+
+
+@pytest.mark.parametrize("tamper,problem", [
+    (lambda outs: outs[:-1], "3 outputs, the reference gives 2"),
+    (lambda outs: outs + outs, "3 outputs, the reference gives 6"),
+    (lambda outs: [outs[0][..., :-1], outs[1]], "elements, the reference gives"),
+    (lambda outs: [], "no output element was compared"),
+])
+def test_verify_fails_when_outputs_do_not_line_up(models, monkeypatch, capsys, tamper, problem):
+    """A reference that returns too few, too many or differently sized outputs (a stand-in
+    for the real references, which the other verify tests run) is a failure, never a
+    shorter comparison that looks bit-exact."""
+    import mcutool.refs
+    from mcutool.cli import main
+
+    real = mcutool.refs.run_reference
+    monkeypatch.setattr(mcutool.refs, "run_reference", lambda *a, **k: tamper(real(*a, **k)))
+    assert main(["verify", str(models / "mcunet_person_det.tflite"), "--inputs", "1", "--engine", "ref"]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH" in out and problem in out
 
 
 # ---- bad input: one line, exit 2, nothing written --------------------------------------

@@ -131,7 +131,7 @@ def test_instruction_count_matches_per_instruction_hook(m0plus):
     assert blocks.instructions == insns.instructions > 0
     assert blocks.load_instructions == insns.load_instructions
     assert blocks.per_function == insns.per_function
-    for got, want in zip(blocks.outputs, ref_run(graph, xs)):
+    for got, want in zip(blocks.outputs, ref_run(graph, xs), strict=True):
         np.testing.assert_array_equal(np.frombuffer(got, np.int8).reshape(want.shape), want)
 
 

@@ -37,7 +37,7 @@ def _reference(models, name, image, stored):
     prep = prepare(load_sample(models / "images" / image, stored), entry, quant)
     outs = run_tflm(path.read_bytes(), [prep.x], len(g.outputs))
     floats = []
-    for o, i in zip(outs, g.outputs):
+    for o, i in zip(outs, g.outputs, strict=True):
         q = g.t(i).quant
         floats.append(o.astype(np.float32) if o.dtype == np.float32
                       else dequantize(o, float(np.asarray(q.s).reshape(-1)[0]), int(np.asarray(q.zp).reshape(-1)[0])))

@@ -85,7 +85,7 @@ def test_against_tflm_on_real_images(models):
         want = run_reference("tflm", path.read_bytes(), [x], len(g.outputs))
         from mcutool.native import runner_for_graph
 
-        _same(runner_for_graph(g)([x]), [w.reshape(g.t(t).shape) for w, t in zip(want, g.outputs)])
+        _same(runner_for_graph(g)([x]), [w.reshape(g.t(t).shape) for w, t in zip(want, g.outputs, strict=True)])
 
 
 def test_arena_too_small_and_badrandom_inputs(models):

@@ -29,7 +29,7 @@ def test_case_bit_exact_with_tflm(case):
         xs = random_input(rng, model)
         want = run_tflm(model, xs)
         got = run(graph, xs)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w.reshape(g.shape))
 
 
@@ -53,7 +53,7 @@ def test_case_bit_exact_with_litert(case):
         xs = random_input(rng, model)
         want = run_litert_ref(model, xs)
         got = run(graph, xs)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w.reshape(g.shape))
 
 
@@ -62,7 +62,7 @@ def test_small_chain_bit_exact(seed):
     model = small_chain(np.random.default_rng(seed))
     graph = _prepared(model)
     xs = random_input(np.random.default_rng(seed + 100), model)
-    for g, w in zip(run(graph, xs), run_tflm(model, xs)):
+    for g, w in zip(run(graph, xs), run_tflm(model, xs), strict=True):
         np.testing.assert_array_equal(g, w.reshape(g.shape))
 
 

@@ -154,7 +154,7 @@ def test_float_executor_matches_litert(vww):
 
     ours = run_float(parse(vww["float"]), [vww["eval"][:4]])[0]
     it = litert_interpreter(vww["float"], reference=True)
-    for x, o in zip(vww["eval"][:4], ours):
+    for x, o in zip(vww["eval"][:4], ours, strict=True):
         it.set_tensor(it.get_input_details()[0]["index"], x)
         it.invoke()
         np.testing.assert_allclose(o, it.get_tensor(it.get_output_details()[0]["index"]), atol=1e-4)

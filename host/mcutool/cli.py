@@ -284,11 +284,13 @@ def cmd_verify(args) -> int:
     if args.json:
         _print_json(rep)
     else:
-        status = "bit-exact" if rep["max_abs_diff"] == 0 else "MISMATCH"
+        status = "bit-exact" if rep["ok"] else "MISMATCH"
         print(f"{rep['model']}: {rep['inputs']} inputs, reference {rep['reference']}: {status}")
         for name, r in rep["results"].items():
             print(f"  {name:<10} max_abs_diff {r['max_abs_diff']}  mismatched elements {r['mismatched']}/{r['compared']}")
-    return 0 if rep["max_abs_diff"] == 0 else EXIT_MISMATCH
+            for p in r["problems"]:
+                print(f"  {'':<10} {p}")
+    return 0 if rep["ok"] else EXIT_MISMATCH
 
 
 # ---- parser -----------------------------------------------------------------------------

@@ -74,20 +74,27 @@ def verify(model_path: str, reference: str, n_random: int, seed: int, files: lis
     if not cases:
         raise McutoolError("nothing to verify: give --inputs N > 0 or --input FILE")
     runners = engines(graph, wanted)
-    results = {name: {"max_abs_diff": 0.0, "mismatched": 0, "compared": 0} for name in runners}
-    for xs in cases:
+    results = {name: {"max_abs_diff": 0.0, "mismatched": 0, "compared": 0, "problems": []} for name in runners}
+    for n, xs in enumerate(cases):
         want = run_reference(reference, model, xs, len(graph.outputs))
         for name, runner in runners.items():
             got = runner(xs)
             r = results[name]
-            for g, w in zip(got, want):
-                if g.shape != w.shape and g.size == w.size:
-                    w = w.reshape(g.shape)
-                diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
+            # A missing output or one of another size is a failure, never a shorter zip.
+            if len(got) != len(want):
+                r["problems"].append(f"input {n}: {len(got)} outputs, the reference gives {len(want)}")
+            for k, (g, w) in enumerate(zip(got, want)):
+                g, w = np.asarray(g), np.asarray(w)
+                if g.size != w.size:
+                    r["problems"].append(f"input {n}, output {k}: {g.size} elements, the reference gives {w.size}")
+                    continue
+                diff = np.abs(g.reshape(-1).astype(np.float64) - w.reshape(-1).astype(np.float64))
                 r["max_abs_diff"] = max(r["max_abs_diff"], float(diff.max()) if diff.size else 0.0)
                 r["mismatched"] += int(np.count_nonzero(diff))
                 r["compared"] += int(diff.size)
     for r in results.values():
+        if r["compared"] == 0:
+            r["problems"].append("no output element was compared")
         if float(r["max_abs_diff"]).is_integer():
             r["max_abs_diff"] = int(r["max_abs_diff"])
     worst = max(r["max_abs_diff"] for r in results.values())
@@ -98,5 +105,7 @@ def verify(model_path: str, reference: str, n_random: int, seed: int, files: lis
         "seed": seed,
         "engines": list(runners),
         "max_abs_diff": worst,
+        # bit-exact means: every output of every input compared, and no element differs
+        "ok": worst == 0 and not any(r["problems"] for r in results.values()),
         "results": results,
     }
