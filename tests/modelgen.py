@@ -46,6 +46,7 @@ __all__ = [
     "hard_swish",
     "resize_nearest_neighbor",
     "small_chain",
+    "face_mask_detector",
     "CASES",
     "run_tflm",
     "run_litert_ref",
@@ -856,6 +857,67 @@ def small_chain(rng) -> bytes:
     out = mb.tensor((1, 10), "int8", 1.0 / 256, -128, name="output")
     mb.op("SOFTMAX", [fc], [out], beta=1.0)
     return mb.build([x], [out])
+
+
+def face_mask_detector(rng, in_shape=(1, 32, 32, 3), anchors=2, dtype="int8") -> bytes:
+    """The shape of AIZOO's face-mask detector (public, MIT), scaled down: a CONV_2D +
+    MAX_POOL_2D backbone, five SSD heads, each a box and a class CONV_2D RESHAPEd to
+    [1, H*W*anchors, k], LOGISTIC on the class scores, and two CONCATENATIONs of five
+    inputs along axis 1: outputs [1, N, 4] (boxes) and [1, N, 2] (mask, no mask).
+    ``dtype="float32"`` gives the float model, the input of ``mcutool quantize``."""
+    mb = ModelBuilder("face_mask_detector")
+    is_float = dtype == "float32"
+
+    def act(shape, q, **kw):
+        return mb.tensor(shape, "float32", **kw) if is_float else mb.tensor(shape, "int8", *q, **kw)
+
+    def conv(x, x_q, c_in, h, w, oc, activation, out_q=None):
+        if is_float:
+            ins, q = _float_layer(mb, rng, "CONV_2D", x, (oc, 3, 3, c_in), 0, 9 * c_in), None
+        else:
+            wf = _rand_weights(rng, (oc, 3, 3, c_in), 0, 9 * c_in)
+            w_id, b_id, q = _affine_layer(rng, mb, x, x_q, wf, 0, oc, True, True, activation, None, 1.0, (1, 2, 3))
+            ins, q = [x, w_id, b_id], out_q or q
+        y = act((1, h, w, oc), q)
+        mb.op("CONV_2D", ins, [y], padding="SAME", stride_h=1, stride_w=1, activation=activation)
+        return y, q
+
+    q = _act_q(rng)
+    x = act(in_shape, q, name="input")
+    _, h, w, c = in_shape
+    feats = []
+    f, fq = x, q
+    for oc in (8, 16, 16, 16, 16):
+        f, fq = conv(f, fq, c, h, w, oc, "RELU")
+        c = oc
+        ph, pw = -(-h // 2), -(-w // 2)
+        pooled = act((1, ph, pw, c), fq)
+        mb.op("MAX_POOL_2D", [f], [pooled], padding="SAME", stride_h=2, stride_w=2, filter_h=2, filter_w=2)
+        f, h, w = pooled, ph, pw
+        feats.append((f, fq, h, w, c))
+    # CONCATENATION in int8 keeps one quantization for its inputs and output (the TFLite
+    # converter's rule), so the box heads share theirs.
+    box_q = _out_q(-4.0, 4.0)
+    sig_q = (1.0 / 256, -128)
+    boxes, scores = [], []
+    for f, fq, h, w, c in feats:
+        n = h * w * anchors
+        b, _ = conv(f, fq, c, h, w, 4 * anchors, "NONE", box_q)
+        rb = act((1, n, 4), box_q)
+        mb.op("RESHAPE", [b, mb.const(np.array([1, n, 4], np.int32), "int32")], [rb], new_shape=[1, n, 4])
+        boxes.append(rb)
+        s, sq = conv(f, fq, c, h, w, 2 * anchors, "NONE")
+        rs = act((1, n, 2), sq)
+        mb.op("RESHAPE", [s, mb.const(np.array([1, n, 2], np.int32), "int32")], [rs], new_shape=[1, n, 2])
+        ls = act((1, n, 2), sig_q)
+        mb.op("LOGISTIC", [rs], [ls])
+        scores.append(ls)
+    total = sum(h * w * anchors for _, _, h, w, _ in feats)
+    out_boxes = act((1, total, 4), box_q, name="boxes")
+    mb.op("CONCATENATION", boxes, [out_boxes], axis=1)
+    out_scores = act((1, total, 2), sig_q, name="scores")
+    mb.op("CONCATENATION", scores, [out_scores], axis=1)
+    return mb.build([x], [out_boxes, out_scores])
 
 
 # --------------------------------------------------------------------------- #

@@ -159,6 +159,10 @@ static mcu_status run_whole(const mcu_model *m, uint8_t *arena, const mcu_op *op
         }
         if (!broadcast && y.rank == 4) return run_window(m, arena, op, s, 0, y.dims[1], 0, y.dims[2]);
     }
+    /* Element-by-element ops on tensors that are not 4-D maps: view_of() sees each as one
+     * pixel of all its bytes, so a 1 x 1 window covers it. */
+    if ((op->code == MCU_OP_LOGISTIC || op->code == MCU_OP_HARD_SWISH || op->code == MCU_OP_QUANTIZE) && y.rank != 4)
+        return run_window(m, arena, op, s, 0, 1, 0, 1);
     int8_t *out = flat(m, arena, ty);
     const int8_t *in = flat(m, arena, tx);
     switch (op->code) {

@@ -370,14 +370,16 @@ static mcu_status check_whole(const mcu_model *m, const mcu_op *op) {
     case MCU_OP_DEPTHWISE_CONV_2D:
     case MCU_OP_AVERAGE_POOL_2D:
     case MCU_OP_MAX_POOL_2D:
+        return (x.rank == 4 && y.rank == 4 && (op->code <= MCU_OP_DEPTHWISE_CONV_2D || x.dims[3] == y.dims[3]))
+                   ? MCU_OK : MCU_ERR_PARAMS;
     case MCU_OP_LOGISTIC:
     case MCU_OP_HARD_SWISH:
-        return (x.rank == 4 && y.rank == 4 && (op->code <= MCU_OP_DEPTHWISE_CONV_2D || x.dims[3] == y.dims[3]) &&
-                (op->code != MCU_OP_LOGISTIC && op->code != MCU_OP_HARD_SWISH ? 1 : !memcmp(x.dims, y.dims, sizeof x.dims)))
-                   ? MCU_OK : MCU_ERR_PARAMS;
+        /* element by element, so any rank (a detector's LOGISTIC runs on [1, N, classes]);
+         * a tensor that is not a 4-D map runs as one flat pixel */
+        return (x.rank == y.rank && !memcmp(x.dims, y.dims, sizeof x.dims)) ? MCU_OK : MCU_ERR_PARAMS;
     case MCU_OP_QUANTIZE:
         if (mcu_word(op, 0) != 1) return MCU_ERR_UNSUPPORTED; /* float -> int8 runs on the host */
-        return n_elems(&x) == n_elems(&y) ? MCU_OK : MCU_ERR_PARAMS;
+        return (x.rank == y.rank && !memcmp(x.dims, y.dims, sizeof x.dims)) ? MCU_OK : MCU_ERR_PARAMS;
     case MCU_OP_ADD:
     case MCU_OP_MUL:
         if (op->n_in != 2 || y.rank > 4) return MCU_ERR_PARAMS;
