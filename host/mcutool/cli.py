@@ -135,6 +135,9 @@ def cmd_convert(args) -> int:
         raise McutoolError(
             f"the best plan needs {plan.peak_sram_bytes:,} B of SRAM, {where} allows {choice.budget:,} B; nothing written"
         )
+    from .native import check_loads
+
+    check_loads(image, args.model)
     _write_atomic(args.output, image)
     if args.json:
         _print_json(rep)

@@ -31,6 +31,23 @@ def engine():
     return _engine
 
 
+def check_loads(image: bytes, where: str) -> None:
+    """Refuse, in one line, an image the engine would refuse on the board. The Python
+    reader enforces the same contract as the C loader (docs/flash-image.md §6) and names
+    the op, step or tensor at fault; the C loader must then agree, or one of them has a bug."""
+    from ..image.format import unpack
+
+    try:
+        unpack(image)
+    except McutoolError as e:
+        raise McutoolError(f"{where}: the engine cannot run this model as planned: {e}; nothing written") from None
+    res = engine().load_status(image)
+    if res[0] < 0:
+        check = f", check {res[2]}" if len(res) > 2 else ""
+        raise McutoolError(f"{where}: the C engine refuses the image ({res[1]}, status {res[0]}{check}) that the "
+                           "Python reader accepts: a bug in one of them, please report it; nothing written")
+
+
 class NativeRunner:
     """Runs one flash image: its graph's host steps in numpy, its plan in the C engine."""
 
