@@ -108,28 +108,38 @@ def cmd_flash(args) -> int:
 
 
 def cmd_deploy(args) -> int:
+    import tempfile
     from pathlib import Path
 
     from ..boards import load_board
-    from . import deploy
 
     board = load_board(args.board) if args.board else None
+    # The app's configuration lives only as long as this command: nothing is left in /tmp.
+    with tempfile.TemporaryDirectory(prefix="mcutool-deploy-") as tmp:
+        return _deploy(args, board, Path(tmp))
+
+
+def _deploy(args, board, tmp) -> int:
+    from pathlib import Path
+
+    from . import deploy
+
     files = deploy.app_files()
     if board:
         # The app's configuration: where `mcutool flash` put the model on this board.
         import json
-        import tempfile
 
-        cfg = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="mcutool-", delete=False)
-        json.dump(deploy.app_config(board), cfg)
-        cfg.close()
-        files.append((Path(cfg.name), "mcutool.json"))
+        config = deploy.app_config(board)
+        cfg = tmp / "mcutool.json"
+        cfg.write_text(json.dumps(config))
+        files.append((cfg, "mcutool.json"))
     arch = deploy.check_natmod(board, args.natmod) if args.natmod else None
     argv = deploy.mpremote_argv(args.port, files, args.natmod, resume=args.resume, reset=not args.no_reset)
     rep = {
         "port": args.port,
         "board": board["name"] if board else None,
         "files": [dev for _, dev in files] + ([Path(args.natmod).name] if args.natmod else []),
+        "config": config if board else None,  # what mcutool.json says
         "natmod_arch": arch,
         "command": argv,
         "dry_run": args.dry_run,
