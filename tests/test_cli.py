@@ -169,6 +169,18 @@ def test_unsupported_op(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("plot,needle", [
+    ("memory.xyz", ".xyz is not one of them"),
+    ("memory", "no extension is not one of them"),
+    ("nodir/memory.png", "does not exist"),
+    ("/proc/memory.png", "cannot write"),
+])
+def test_plot_path_errors(models, tmp_path, plot, needle):
+    path = plot if plot.startswith("/") else tmp_path / plot
+    _one_line_error(mcutool("plan", models / "person_detect.tflite", "--plot", path), needle)
+    assert not (tmp_path / plot).exists()
+
+
 def test_corrupt_image(models, tmp_path):
     out = tmp_path / "pd.mcu"
     assert mcutool("convert", models / "person_detect.tflite", "-o", out).returncode == 0

@@ -81,8 +81,10 @@ def _choose(args):
 
 
 def cmd_plan(args) -> int:
-    from .report.plan import format_plan, plan_report, plot_plan
+    from .report.plan import check_plot_path, format_plan, plan_report, plot_plan
 
+    if args.plot:
+        check_plot_path(args.plot)
     graph, choice = _choose(args)
     rep = plan_report(graph, choice)
     if args.plot:

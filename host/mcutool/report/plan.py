@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import McutoolError
 from ..ir import Graph
 from ..plan.model import RUN, WINDOW, Plan
 from ..plan.planner import Choice
@@ -93,7 +94,29 @@ def format_plan(r: dict) -> str:
     return "\n".join(lines)
 
 
+def check_plot_path(path: str) -> None:
+    """Refuse, before any planning, a plot that could not be written."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    if ext not in kinds:
+        raise McutoolError(f"{path}: --plot writes {', '.join('.' + k for k in sorted(kinds))}; "
+                           f"{'.' + ext if ext else 'no extension'} is not one of them")
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise McutoolError(f"{path}: directory {d} does not exist")
+    if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise McutoolError(f"{path}: cannot write there (permission denied)")
+
+
 def plot_plan(graph: Graph, choice: Choice, path: str) -> None:
+    check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,5 +144,9 @@ def plot_plan(graph: Graph, choice: Choice, path: str) -> None:
     ax.legend(loc="upper right", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path)
+    except OSError as e:
+        raise McutoolError(f"{path}: cannot write the plot: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
