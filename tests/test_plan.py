@@ -186,6 +186,21 @@ def test_budget_objective(models):
     assert c.fits is False  # nothing fits: the smallest peak is returned, flagged
 
 
+@pytest.mark.parametrize("name", ["person_detect", "mcunet_vww1", "mcunet_person_det", "fomo_mask_int8"])
+def test_a_board_never_makes_the_plan_worse(models, name):
+    """Among the plans with the fewest MACs that fit a board, the least SRAM: a board
+    whose budget the unbudgeted plan fits gets that plan's peak (or less), never more."""
+    from mcutool.boards import load_board
+
+    g = load_model(models / f"{name}.tflite")
+    free = choose(g).plan
+    assert free.mac_overhead == 0
+    for board in ("rp2040", "esp32"):
+        c = choose(g, Objective(budget=load_board(board)["sram_budget"]))
+        assert c.fits and c.plan.mac_overhead == 0
+        assert c.plan.peak_sram_bytes <= free.peak_sram_bytes, (board, c.plan.peak_sram_bytes, free.peak_sram_bytes)
+
+
 def test_recompute_plan_bit_identical(models):
     """--halo recompute: MCUNetV2 patches, every halo recomputed; outputs unchanged."""
     for name in INT8_MODELS:

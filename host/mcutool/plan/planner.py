@@ -3,7 +3,8 @@
 Objectives:
 - no budget: the smallest peak SRAM whose MAC overhead stays within `max_overhead`;
 - a budget (a board's, or --sram-budget): the fewest MACs whose peak fits, then the
-  smallest peak among those.
+  smallest peak among those (so a budget never gives a larger peak than no budget when
+  the unbudgeted plan fits at no extra MACs).
 Candidates: layer by layer, and a streamed stage (cached halos) at every split point that
 could beat the best so far. A lower bound prunes the rest: no plan with that split can
 need less than its stage's whole outputs or its tail's largest single tensor.
@@ -84,6 +85,13 @@ def _better(a: Plan, b: Plan | None, obj: Objective) -> bool:
     return (a.peak_sram_bytes, a.macs) < (b.peak_sram_bytes, b.macs)
 
 
+def _settled(best: Plan, obj: Objective) -> bool:
+    """True once only less SRAM can make a plan better than `best`: always without a
+    budget (within the overhead allowed), and with one once `best` fits it, since the
+    fewest MACs come first and then the least SRAM. The lower bounds prune only then."""
+    return obj.budget is None or best.peak_sram_bytes <= obj.budget
+
+
 def choose(graph: Graph, obj: Objective | None = None) -> Choice:
     obj = obj or Objective()
     if obj.halo not in HALO_CHOICES:
@@ -94,20 +102,18 @@ def choose(graph: Graph, obj: Objective | None = None) -> Choice:
     if obj.halo in ("auto", "cache"):
         splits = sorted(range(1, max_split(low) + 1), key=lambda s: (_lower_bound(low, s), s))
         for s in splits:
-            if _lower_bound(low, s) >= best.peak_sram_bytes and obj.budget is None:
+            if _lower_bound(low, s) >= best.peak_sram_bytes and _settled(best, obj):
                 break
             p = plan_stream(low, s)
             tried.append(("stream", s, p.peak_sram_bytes, p.mac_overhead))
             if _better(p, best, obj):
                 best = p
-            if obj.budget is not None and best.peak_sram_bytes <= obj.budget and best.mac_overhead == 0:
-                break  # nothing can have fewer MACs than the model itself
     if obj.halo in ("auto", "recompute"):
         whole_inputs = sum(low.graph.t(t).nbytes for t in low.device_inputs)
         splits = sorted(range(1, max_split(low) + 1), key=lambda s: (_lower_bound(low, s), s))
         for s in splits:
             lb = max(_lower_bound(low, s), whole_inputs)
-            if lb >= best.peak_sram_bytes and obj.budget is None:
+            if lb >= best.peak_sram_bytes and _settled(best, obj):
                 break
             for n, m in GRIDS:
                 try:
@@ -117,7 +123,9 @@ def choose(graph: Graph, obj: Objective | None = None) -> Choice:
                 overhead = (geo.macs + tail_macs(low, s) - best.base_macs) / best.base_macs if best.base_macs else 0
                 if obj.budget is None and overhead > obj.max_overhead + 1e-12:
                     continue
-                if obj.budget is None and geo.lower_bound(low.graph) >= best.peak_sram_bytes:
+                if obj.budget is not None and _settled(best, obj) and geo.macs + tail_macs(low, s) > best.macs:
+                    continue  # more MACs than a plan that already fits
+                if _settled(best, obj) and geo.lower_bound(low.graph) >= best.peak_sram_bytes:
                     continue
                 p = plan_patches(low, s, n, m, geo)
                 tried.append(("patch", s, p.peak_sram_bytes, p.mac_overhead))
