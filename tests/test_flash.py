@@ -11,9 +11,10 @@ import pytest
 
 from esp_rom_sim import EspRomSim
 from mcutool import cli
-from mcutool.boards import NATMOD_ARCHS, list_boards, load_board
+from mcutool.boards import NATMOD_ARCHS, boards_dir, list_boards, load_board
 from mcutool.errors import McutoolError
 from mcutool.flash import deploy, esp_partitions, rp2_flash, uf2
+from mcutool.image.format import read_header
 
 BOARDS = ["esp32", "esp32s3", "rp2040", "rp2350"]
 ESP_ARGS = ["--baud", "115200", "--before", "no-reset", "--after", "no-reset", "--no-stub"]
@@ -327,3 +328,31 @@ def test_deploy_through_mpremote_into_a_real_micropython(tmp_path):
     assert rep["files"][-1] == "mcutool.json"
     cfg = json.loads((tmp_path / "mcutool.json").read_text())
     assert cfg["model"] == {"xip": 0x10058000} and cfg["board"] == "rp2040"
+
+
+# ---- one SRAM rule for convert, sim and flash -------------------------------------------
+
+
+def test_same_sram_rule_for_convert_sim_and_flash(models, images, tmp_path, monkeypatch, capsys):
+    """A board whose budget is below the plan's arena: convert, sim and flash all refuse,
+    in one line with the same figures, and nothing is served or written."""
+    import shutil
+
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    text = (boards_dir() / "rp2040.toml").read_text()
+    (boards / "tiny.toml").write_text(text.replace("sram_budget = ", "sram_budget = 10000 #", 1).replace('name = "rp2040"', 'name = "tiny"'))
+    shutil.copy(boards_dir() / "rp2040.toml", boards / "rp2040.toml")
+    monkeypatch.setenv("MCUTOOL_BOARDS", str(boards))
+    arena = read_header(images["fomo_mask_int8"].read_bytes()).arena_bytes  # 20,032 B, planned without a board
+    want = f"the plan needs {arena:,} B of SRAM, board tiny allows 10,000 B"
+    for argv in (["convert", models / "fomo_mask_int8.tflite", "-o", tmp_path / "pd.mcu", "--board", "tiny"],
+                 ["sim", "--model", models / "fomo_mask_int8.tflite", "--board", "tiny"],
+                 ["sim", "--model", images["fomo_mask_int8"], "--board", "tiny"],
+                 ["flash", "--board", "tiny", images["fomo_mask_int8"], "--dry-run"]):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and want in err and len(err.strip().splitlines()) == 1, (argv, err)
+    assert not (tmp_path / "pd.mcu").exists()
+    code, out, err = run_cli(capsys, "flash", "--board", "rp2040", images["fomo_mask_int8"], "--dry-run", "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["fits"] and rep["arena_bytes"] <= rep["sram_budget"] == load_board("rp2040")["sram_budget"]

@@ -44,6 +44,15 @@ def load_board(name: str) -> dict:
     return b
 
 
+def sram_misfit(peak: int, budget: int | None, board: str | None = None) -> str | None:
+    """The one SRAM rule that convert, sim and flash apply alike: the plan's arena (its
+    peak) within the budget. Says why not, or None when it fits or there is no budget."""
+    if budget is None or peak <= budget:
+        return None
+    where = f"board {board}" if board else "the budget"
+    return f"the plan needs {peak:,} B of SRAM, {where} allows {budget:,} B"
+
+
 def _int(b: dict, key: str, where: str, minimum: int = 1) -> None:
     v = b.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:

@@ -132,11 +132,11 @@ def cmd_convert(args) -> int:
         "sram_budget": choice.budget,
         "fits": choice.fits,
     }
-    if choice.fits is False:
-        where = f"board {board}" if board else "the budget"
-        raise McutoolError(
-            f"the best plan needs {plan.peak_sram_bytes:,} B of SRAM, {where} allows {choice.budget:,} B; nothing written"
-        )
+    from .boards import sram_misfit
+
+    misfit = sram_misfit(plan.peak_sram_bytes, choice.budget, board)
+    if misfit:
+        raise McutoolError(f"{misfit}; nothing written")
     from .native import check_loads
 
     check_loads(image, args.model)

@@ -60,15 +60,30 @@ def cmd_flash(args) -> int:
     if fam == "esp32" and args.output:
         raise McutoolError("-o writes a UF2 file, which only RP2040/RP2350 boards take; drop -o or pick an rp2 --board")
     rep = layout.report(board, items, args.port, args.dry_run)
+    from ..boards import sram_misfit
+    from ..image.format import read_header
+
+    rep["arena_bytes"], rep["sram_budget"] = read_header(image, args.model).arena_bytes, board["sram_budget"]
+    misfit = sram_misfit(rep["arena_bytes"], rep["sram_budget"], board["name"])
+    rep["fits"] = rep["fits"] and not misfit
+
+    def refuse():
+        layout.refuse_misfits(board, items)
+        if misfit:  # the rule convert applies: the board could load the image but never run it
+            raise McutoolError(f"{args.model}: {misfit}; plan it for this board: mcutool convert MODEL.tflite "
+                               f"-o OUT.mcu --board {board['name']}")
+
     if args.dry_run:
         if args.json:
             _print_json(rep)
         else:
             print(layout.format_plan(rep))
+            print(f"  SRAM arena      {rep['arena_bytes']:>10,} bytes of {rep['sram_budget']:>10,}  "
+                  f"{'DOES NOT FIT' if misfit else 'fits'}")
             print("dry run: nothing written")
-        layout.refuse_misfits(board, items)  # exit 2 with the reason, as the real run would
+        refuse()  # exit 2 with the reason, as the real run would
         return 0
-    layout.refuse_misfits(board, items)
+    refuse()
     if fam == "esp32":
         from . import esp_flash
 

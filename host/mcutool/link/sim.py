@@ -73,19 +73,27 @@ def load_model_image(path: str, board: str | None = None) -> bytes:
     """A flash image as bytes: a .mcu as it is, a .tflite prepared, planned and packed."""
     from ..model import is_image
 
+    from ..boards import load_board, sram_misfit
+
     if not os.path.isfile(path):
         raise McutoolError(f"{path}: no such file")
-    if is_image(path):
-        return open(path, "rb").read()
-    from ..boards import load_board
-    from ..image.format import pack
-    from ..model import load_model
-    from ..plan.planner import Objective, choose
-
-    graph = load_model(path)
     budget = load_board(board)["sram_budget"] if board else None
-    c = choose(graph, Objective(budget=budget))
-    return pack(c.lowered.graph, c.plan)
+    if is_image(path):
+        from ..image.format import read_header
+
+        image = open(path, "rb").read()
+        peak = read_header(image, path).arena_bytes
+    else:
+        from ..image.format import pack
+        from ..model import load_model
+        from ..plan.planner import Objective, choose
+
+        c = choose(load_model(path), Objective(budget=budget))
+        image, peak = pack(c.lowered.graph, c.plan), c.plan.peak_sram_bytes
+    misfit = sram_misfit(peak, budget, board)
+    if misfit:  # as `mcutool convert` refuses it: the simulated board has no more SRAM than the real one
+        raise McutoolError(f"{path}: {misfit}")
+    return image
 
 
 class SimBoard:
