@@ -21,7 +21,9 @@ FLASH_REGIONS = ("firmware", "model", "filesystem")
 
 def boards_dir() -> Path:
     env = os.environ.get("MCUTOOL_BOARDS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "boards"
+    from .resources import shipped
+
+    return Path(env) if env else shipped("boards")
 
 
 def list_boards() -> list[str]:

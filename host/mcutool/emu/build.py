@@ -10,8 +10,9 @@ from pathlib import Path
 
 from ..errors import McutoolError
 
-ROOT = Path(__file__).resolve().parents[3]
-PORT = ROOT / "device" / "engine" / "port" / "baremetal"
+from ..resources import shipped
+
+PORT = shipped("device/engine/port/baremetal")
 CROSS = os.environ.get("MCUTOOL_ARM_CROSS", "arm-none-eabi-")
 
 # -mcpu -> unicorn's cpu model (unicorn has no M0+: the M0 runs the same ARMv6-M code)
@@ -61,7 +62,7 @@ def build(cpu: str = "cortex-m0plus", opt: str = "-O2", out_dir=None, kernel_src
     if not toolchain():
         raise McutoolError(f"{CROSS}gcc not found: install gcc-arm-none-eabi (Debian/Ubuntu) or the Arm GNU toolchain")
     if not (PORT / "Makefile").is_file():
-        raise McutoolError(f"{PORT}: the bare-metal port is not there (an installed package has no device sources)")
+        raise McutoolError(f"{PORT}: the bare-metal port is not there; reinstall mcutool (pip install mcutool)")
     out = Path(out_dir) if out_dir else Path(tempfile.gettempdir()) / "mcutool-emu" / f"{cpu}{opt}"
     out.mkdir(parents=True, exist_ok=True)
     cmd = ["make", "-s", "-C", str(PORT), f"-j{jobs or os.cpu_count() or 2}", f"CPU={cpu}", f"OPT={opt}",

@@ -8,8 +8,11 @@ from ..output import print_json as _print_json
 
 
 def cmd_boards(args) -> int:
-    from ..boards import list_boards, load_board
+    from ..boards import boards_dir, list_boards, load_board
 
+    if not list_boards():
+        raise McutoolError(f"no board files (*.toml) in {boards_dir()}: reinstall mcutool, or point MCUTOOL_BOARDS "
+                           "at a folder of board files")
     rows = []
     for name in list_boards():
         b = load_board(name)

@@ -10,7 +10,9 @@ from ..errors import McutoolError
 
 
 def app_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "device" / "app"
+    from ..resources import shipped
+
+    return shipped("device/app")
 
 
 def app_module(name: str):
@@ -19,7 +21,7 @@ def app_module(name: str):
         return sys.modules[name]
     path = app_dir() / f"{name}.py"
     if not path.is_file():
-        raise McutoolError(f"{path} is missing: mcutool needs its source tree (pip install -e .)")
+        raise McutoolError(f"{path} is missing: this mcutool install is incomplete; reinstall it (pip install mcutool)")
     d = str(app_dir())
     if d not in sys.path:
         sys.path.append(d)  # the app's modules import each other by bare name

@@ -14,7 +14,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ZOO_FILE = Path(__file__).resolve().parents[3] / "models" / "zoo.toml"
+from ..resources import shipped
+
+ZOO_FILE = shipped("models/zoo.toml")
 _POST_KINDS = ("classify", "yolo3", "fomo")
 
 
