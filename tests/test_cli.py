@@ -130,6 +130,16 @@ def test_missing_file(tmp_path):
     _one_line_error(mcutool("inspect", tmp_path / "nope.tflite"), "nope.tflite: no such file")
 
 
+def test_damaged_image_is_not_called_tflite(models, tmp_path):
+    out = tmp_path / "pd.mcu"
+    assert mcutool("convert", models / "person_detect.tflite", "-o", out).returncode == 0
+    data = out.read_bytes()
+    out.write_bytes(b"XXXX" + data[4:])
+    _one_line_error(mcutool("inspect", out), "pd.mcu: not an mcutool flash image")
+    out.write_bytes(data[:1000])
+    _one_line_error(mcutool("inspect", out), "pd.mcu: truncated")
+
+
 def test_not_a_tflite(tmp_path):
     p = tmp_path / "notes.tflite"
     p.write_text("hello, this is not a model at all")

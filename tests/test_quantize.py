@@ -308,6 +308,8 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, models):
         ([str(models / "vww_96_float.tflite"), "--calibration", str(tmp_path / "c.npy")], "does not hold inputs"),
         ([str(models / "vww_96_float.tflite"), "--calibration", str(models / "images")], "--input-range"),
         ([str(models / "person_detect.tflite"), "--calibration", str(tmp_path / "c.npy")], "already quantized"),
+        ([str(models / "vww_96_float.tflite"), "--calibration", str(tmp_path / "c.npy"), "--percentile", "99.9"],
+         "--percentile works with --method percentile, not --method minmax"),
     ]
     for argv, want in cases:
         assert main(["quantize", *argv, "-o", str(out)]) == 2

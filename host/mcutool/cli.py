@@ -303,7 +303,7 @@ def cmd_verify(args) -> int:
 
 def _plan_options(s) -> None:
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--board", help="plan for this board's SRAM budget (boards/NAME.toml; see 'mcutool plan --help')")
+    g.add_argument("--board", help="plan for this board's SRAM budget (the boards: 'mcutool boards')")
     g.add_argument("--sram-budget", type=int, metavar="BYTES", help="plan within this many bytes of SRAM")
     s.add_argument("--max-overhead", type=float, default=5.0, metavar="PCT",
                    help="extra MACs allowed for recomputed halos, in percent of the model's (default 5)")

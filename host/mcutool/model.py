@@ -30,7 +30,7 @@ def load_model(path: str | os.PathLike, match: str = "tflm") -> Graph:
     """
     path = os.fspath(path)
     _exists(path)
-    if is_image(path):
+    if is_image(path) or path.lower().endswith(".mcu"):  # a damaged image is told why, not "not TFLite"
         return load_image(path)[0]
     from .tflite_import import load_tflite
 

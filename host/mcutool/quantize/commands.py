@@ -14,7 +14,7 @@ def add_calibration_options(s, required: bool) -> None:
                         + ("" if required else "; needed to convert a float model"))
     s.add_argument("--method", choices=("minmax", "percentile", "mse"), default="minmax",
                    help="activation ranges: calibration min/max (default), a percentile, or MSE-optimal clipping")
-    s.add_argument("--percentile", type=float, default=99.99, metavar="P",
+    s.add_argument("--percentile", type=float, default=None, metavar="P",
                    help="with --method percentile: keep the P-th percentile at each end (default 99.99)")
     s.add_argument("--io", choices=("int8", "float"), default="int8",
                    help="int8 input/output tensors (default), or float ones with QUANTIZE/DEQUANTIZE at the ends")
@@ -51,11 +51,14 @@ def quantize_from_args(args) -> tuple[bytes, dict, object]:
     from .preprocess import load_samples, parse_spec
     from .quantizer import Options, load_float_graph, quantize
 
+    if args.percentile is not None and args.method != "percentile":
+        raise McutoolError(f"--percentile works with --method percentile, not --method {args.method}")
     buf = _read(args.model)
     graph = load_float_graph(buf, args.model)
     spec = parse_spec(args.input_range, args.mean, args.std)
     data = load_samples(args.calibration, graph.t(graph.inputs[0]), spec)
-    opts = Options(method=args.method, percentile=args.percentile, io=args.io)
+    opts = Options(method=args.method, io=args.io,
+                   percentile=Options.percentile if args.percentile is None else args.percentile)
     out, info = quantize(buf, data, opts, where=args.model)
     return out, info, graph
 
