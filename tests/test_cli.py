@@ -48,7 +48,9 @@ def test_run_no_person_image(models):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["outputs"] == [[77, -77]]
-    assert d["top"][0]["index"] == 0
+    assert d["top"][0]["index"] == 0 and d["top"][0]["label"] == "no person"  # the zoo's labels
+    text = mcutool("run", models / "person_detect.tflite", "--input", models / "images" / "no_person.bmp").stdout
+    assert "top: #0 no person 77 (0.801), #1 person -77 (0.199)" in text
 
 
 def test_run_person_raw_bytes(models, tmp_path):

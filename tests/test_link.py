@@ -53,6 +53,7 @@ def test_sim_and_run_port_person_detect(models, sim_process, tmp_path):
     rep = json.loads(r.stdout)
     assert rep["outputs"] == [[77, -77]] and rep["model"] == "person_detect" and rep["engine"] == "board"
     assert set(rep) >= {"model", "engine", "outputs", "shapes", "top", "time_us", "arena_bytes"}
+    assert [d["label"] for d in rep["top"]] == ["no person", "person"]  # the zoo knows the board's model
     raw = tmp_path / "person.raw"
     raw.write_bytes(np.asarray(Image.open(models / "images" / "person.bmp")).astype(np.uint8).tobytes())
     r = run_cli("run", "--port", port, "--input", raw, "--input-format", "raw", "--json")

@@ -256,6 +256,12 @@ def cmd_run(args) -> int:
         outs = run(graph, xs)
     rep = {"model": graph.name, "engine": args.engine, "outputs": [o.reshape(-1).tolist() for o in outs],
            "shapes": [list(o.shape) for o in outs], "top": _top(graph, outs)}
+    from pathlib import Path
+
+    from .output import label_top, top_line
+    from .zoo import class_labels
+
+    label_top(rep["top"], class_labels([graph.name, Path(args.model).stem], graph.t(graph.outputs[0]).size))
     if args.decode:
         rep["result"] = _decode(args.decode, graph, outs)
     if args.json:
@@ -270,7 +276,7 @@ def cmd_run(args) -> int:
             vals = o.reshape(-1).tolist()
             more = f" ... ({len(vals)} values)" if len(vals) > 16 else ""
             print(f"{t.name} {'x'.join(map(str, t.shape))} {t.dtype}: {vals[:16]}{more}")
-        print("top: " + ", ".join(f"#{d['index']} {d['value']} ({d['score']:.3f})" for d in rep["top"]))
+        print(top_line(rep["top"]))
     return 0
 
 

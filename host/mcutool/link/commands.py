@@ -93,6 +93,12 @@ def run_on_board(args) -> int:
     order = np.argsort(-flat.astype(np.float64), kind="stable")[:5]
     top = [{"index": int(i), "value": int(flat[i]), "score": float(_scale(o0) * (int(flat[i]) - o0["zero_point"]))}
            for i in order]
+    from pathlib import Path
+
+    from ..output import label_top, top_line
+    from ..zoo import class_labels
+
+    label_top(top, class_labels([info["model"], Path(info.get("model_file") or "").stem], flat.size))
     rep = {"model": info["model"], "engine": "board", "board": info.get("board"), "port": args.port,
            "outputs": [o.reshape(-1).tolist() for o in outs], "shapes": [list(o.shape) for o in outs], "top": top,
            "time_us": res.time_us, "arena_bytes": res.arena, "latency_ms": round(res.wall_s * 1000, 3),
@@ -113,7 +119,7 @@ def run_on_board(args) -> int:
         vals = o.reshape(-1).tolist()
         more = f" ... ({len(vals)} values)" if len(vals) > 16 else ""
         print(f"output {k} {'x'.join(map(str, o.shape))} int8: {vals[:16]}{more}")
-    print("top: " + ", ".join(f"#{d['index']} {d['value']} ({d['score']:.3f})" for d in top))
+    print(top_line(top))
     print(f"board {rep['board']}: {res.time_us / 1000:.2f} ms compute, arena {res.arena:,} B; "
           f"round trip {res.wall_s * 1000:.1f} ms, {res.bytes_out:,} B out / {res.bytes_in:,} B in")
     return 0

@@ -105,6 +105,18 @@ def get_entry(name: str, zoo: dict[str, Entry] | None = None) -> Entry:
     return zoo[name]
 
 
+def class_labels(names, n_scores: int) -> list[str]:
+    """A classifier's class names, for a model the zoo knows by one of `names` (graph or
+    file name) whose first output has one score per label; else none."""
+    try:
+        zoo = load_zoo()
+    except McutoolError:
+        return []
+    entry = next((zoo[n] for n in names if n in zoo), None)
+    labels = entry.post.get("labels", []) if entry and entry.kind == "classify" else []
+    return list(labels) if len(labels) == n_scores else []
+
+
 def board_entry(info: dict, name: str | None = None, zoo: dict[str, Entry] | None = None) -> Entry:
     """The zoo entry for the model a board says it runs (its INFO), or `name` checked
     against it: the host must prepare frames for the model the board really holds."""
