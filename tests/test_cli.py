@@ -1,5 +1,6 @@
 """The mcutool command as a user runs it: a real subprocess, real files."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -266,3 +267,21 @@ def test_bench_memory(models):
     assert pd["peak_sram_bytes"] <= 21316 and pd["ratio_tflm"] >= 4
     r = mcutool("bench", "--memory", "person_detect")
     assert "TFLM arena" in r.stdout and "person_detect" in r.stdout
+    assert "TinyEngine: a published figure, not measured in this run" in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed; CI installs it")
+def test_bench_engine_native_m0plus_bit_exact(models):
+    r = mcutool("bench", "--engine", "native", "person_detect", "--repeat", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert row["m0plus_bit_exact"] is True and row["m0plus_instructions_per_mac"] > 0
+    r = mcutool("bench", "--engine", "native", "person_detect", "--repeat", "1")
+    assert "bit-exact" in r.stdout and "published figure" in r.stdout and "CMSIS-NN" in r.stdout
+
+
+def test_bench_says_why_m0plus_is_missing(models, monkeypatch):
+    monkeypatch.setenv("MCUTOOL_ARM_CROSS", "no-such-cross-")
+    r = mcutool("bench", "--engine", "native", "person_detect", "--repeat", "1")
+    assert r.returncode == 0, r.stderr
+    assert "person_detect: Cortex-M0+ not measured: no-such-cross-gcc not found: install gcc-arm-none-eabi" in r.stdout

@@ -183,6 +183,11 @@ def cmd_bench(args) -> int:
             from .link.bench import format_link
 
             print(format_link(report["link"]))
+    wrong = [r["model"] for r in report.get("speed", []) if r.get("m0plus_bit_exact") is False]
+    if wrong:  # a speed figure of wrong outputs is no figure
+        print(f"mcutool: the emulated Cortex-M0+ gave other outputs than the host engine for {', '.join(wrong)}",
+              file=sys.stderr)
+        return EXIT_MISMATCH
     return 0
 
 
