@@ -199,3 +199,44 @@ def test_protocol_overhead_is_under_2_percent_for_person_detect(models):
     assert r["input_bytes"] == 9216 and r["resends"] == 0
     assert r["bytes_out_per_inference"] == 9216 + 15 + 3 * (14 + 5)  # INFER, then 3 ROWS bands
     assert r["overhead_out"] <= 0.02 and r["overhead_both_ways"] <= 0.02
+
+
+def test_app_says_when_it_copied_a_partition_into_ram(monkeypatch):
+    """ESP32 with the natmod engine: mcunet cannot map a partition from flash, so the app
+    reads the image into RAM, and INFO's warning says so. The `esp32` and `mcunet` modules
+    here are TEST DOUBLES (CPython has neither; the app's real engine is tested above)."""
+    import struct
+    import sys
+    import types
+
+    from mcutool.link.proto import app_module
+
+    image = bytearray(64)
+    struct.pack_into("<4sHHII", image, 0, b"MCUN", 2, 96, 0, len(image))
+    opened = []
+
+    class Model:
+        def __init__(self, source):
+            if isinstance(source, str):
+                raise OSError("a natmod cannot map partitions")
+            opened.append(bytes(source))
+
+    class Partition:
+        TYPE_DATA = 1
+
+        @staticmethod
+        def find(kind, label):
+            return [Partition()] if label == "model" else []
+
+        def readblocks(self, block, buf, offset):
+            buf[:] = image[:len(buf)]
+
+        def ioctl(self, op, arg):
+            return {4: 16, 5: 4096}[op]
+
+    monkeypatch.setitem(sys.modules, "mcunet", types.SimpleNamespace(Model=Model))
+    monkeypatch.setitem(sys.modules, "esp32", types.SimpleNamespace(Partition=Partition))
+    model, note = app_module("mcuapp").open_model({"partition": "model"})
+    assert isinstance(model, Model) and opened == [bytes(image)]
+    assert "partition 'model' not mapped from flash (a natmod cannot map partitions)" in note
+    assert "64-byte image was copied into RAM" in note

@@ -50,8 +50,9 @@ def load_config(path):
 
 
 def open_model(where):
-    """(model, None) or (None, why): a board with a bad image still answers
-    HELLO, and INFO tells the host what went wrong."""
+    """(model, None), (model, note) or (None, why): a board with a bad image still
+    answers HELLO, and INFO tells the host what went wrong, or (the note, INFO's
+    "warning") that the image was copied into RAM instead of mapped from flash."""
     try:
         import mcunet
     except ImportError:
@@ -63,8 +64,10 @@ def open_model(where):
         if "partition" in where:
             try:
                 return mcunet.Model(where["partition"]), None  # firmware build: mmap, no copy
-            except OSError:
-                return mcunet.Model(_read_partition(where["partition"])), None  # natmod: into RAM
+            except OSError as e:
+                image = _read_partition(where["partition"])  # natmod: into RAM
+                return mcunet.Model(image), ("partition %r not mapped from flash (%s): its %d-byte image was "
+                                             "copied into RAM" % (where["partition"], e, len(image)))
         with open(where["file"], "rb") as f:
             return mcunet.Model(f.read()), None
     except MemoryError:
