@@ -22,50 +22,17 @@ SIDE = 96
 # ---- calibration and evaluation images: the shared images and augmented variants --------
 
 
-def _base_images(models):
-    from PIL import Image
-
-    imgs = []
-    for p in sorted((models / "images").iterdir()):
-        img = Image.open(p)
-        if p.name == "person.bmp":
-            # Stored as int8 bytes (shared README): flip bit 7 to get the picture.
-            img = Image.fromarray(np.asarray(img.convert("L")) ^ 0x80)
-        imgs.append(img.convert("RGB"))
-    return imgs
-
-
-def _augment(img, rng):
-    """A random crop (scale 0.5-1 of the shorter side, aspect 0.8-1.25), maybe mirrored,
-    brightness x0.6-1.4, resized to the model's input."""
-    from PIL import Image, ImageEnhance
-
-    w, h = img.size
-    side = min(w, h) * rng.uniform(0.5, 1.0)
-    aspect = rng.uniform(0.8, 1.25)
-    cw, ch = min(w, int(side * aspect)), min(h, int(side / aspect))
-    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-    img = img.crop((x0, y0, x0 + cw, y0 + ch))
-    if rng.random() < 0.5:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
-    img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.6, 1.4))
-    return img.resize((SIDE, SIDE), Image.BILINEAR)
-
-
 def _as_input(img):
     return (np.asarray(img, np.float32) / 255.0).reshape(1, SIDE, SIDE, 3)  # --input-range 0,1
 
 
 def image_sets(models):
-    """(calibration, evaluation): 11 images + 8 variants each; 20 other variants each."""
-    from PIL import Image
+    """(calibration, evaluation): 11 images + 8 variants each; 20 other variants each, as
+    `mcutool quantize-sets` writes them."""
+    from mcutool.quantize.augment import image_sets as sets
 
-    base = _base_images(models)
-    rc, re = np.random.default_rng(1), np.random.default_rng(2)
-    calib = [_as_input(b.resize((SIDE, SIDE), Image.BILINEAR)) for b in base]
-    calib += [_as_input(_augment(b, rc)) for b in base for _ in range(8)]
-    evals = [_as_input(_augment(b, re)) for b in base for _ in range(20)]
-    return np.stack(calib), np.stack(evals)
+    calib, evals = sets(str(models / "images"), SIDE)
+    return np.stack([_as_input(i) for i in calib]), np.stack([_as_input(i) for i in evals])
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +283,24 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, models):
         err = capsys.readouterr().err
         assert want in err and err.count("\n") == 1, err
         assert not out.exists()
+
+
+def test_cli_quantize_sets_make_readmes_folders(tmp_path, capsys, models, vww):
+    """README's example as written: quantize-sets, then quantize from its folders, gives
+    the model the tests quantize from the same images."""
+    calib, evals = tmp_path / "calib", tmp_path / "eval"
+    assert main(["quantize-sets", str(models / "images"), "--calibration", str(calib), "--eval", str(evals),
+                 "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["calibration_images"] == len(list(calib.glob("*.png"))) == len(vww["calib"]) == 99
+    assert rep["eval_images"] == len(list(evals.glob("*.png"))) == len(vww["eval"]) == 220
+    out = tmp_path / "vww_int8.tflite"
+    assert main(["quantize", str(vww["path"]), "--calibration", str(calib), "--input-range", "0,1", "-o", str(out),
+                 "--eval", str(evals), "--json"]) == 0
+    acc = json.loads(capsys.readouterr().out)["accuracy"]
+    assert acc["inputs"] == 220
+    assert main(["quantize-sets", str(models / "images"), "--calibration", str(calib)]) == 2  # never overwrites
+    assert "exists and is not an empty folder" in capsys.readouterr().err
 
 
 def test_cli_quantize_report_and_convert(tmp_path, capsys, models, vww):

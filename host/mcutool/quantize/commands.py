@@ -38,6 +38,36 @@ def add_parsers(sub) -> None:
     s.add_argument("--json", action="store_true", help="print the report as one JSON object")
     s.set_defaults(func=cmd_quantize)
 
+    s = sub.add_parser("quantize-sets", help="make calibration and evaluation image folders from a few pictures",
+                       description="Every picture in IMAGES and augmented variants of it (random crop, mirror, "
+                                   "brightness; seeded) become the calibration folder; other variants the "
+                                   "evaluation folder, disjoint from it. Both are PNGs of the model's input size, "
+                                   "for quantize --calibration DIR --eval DIR.")
+    s.add_argument("images", help="a folder of pictures (e.g. $MCUTOOL_MODELS/images)")
+    s.add_argument("--calibration", required=True, metavar="DIR", help="new folder for the calibration images")
+    s.add_argument("--eval", metavar="DIR", help="new folder for the evaluation images")
+    s.add_argument("--size", type=int, default=96, help="side of the square images, the model's input (default 96)")
+    s.add_argument("--variants", type=int, default=8, help="augmented variants per picture for calibration (default 8)")
+    s.add_argument("--eval-variants", type=int, default=20, help="variants per picture for evaluation (default 20)")
+    s.add_argument("--seed", type=int, default=1, help="seed of the augmentations (default 1)")
+    s.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    s.set_defaults(func=cmd_quantize_sets)
+
+
+def cmd_quantize_sets(args) -> int:
+    from ..output import print_json
+    from .augment import write_sets
+
+    if args.size < 8 or args.variants < 0 or args.eval_variants < 1:
+        raise McutoolError("--size must be at least 8, --variants 0 or more, --eval-variants 1 or more")
+    rep = write_sets(args.images, args.calibration, args.eval, args.size, args.variants, args.eval_variants, args.seed)
+    if args.json:
+        print_json(rep)
+    else:
+        print(f"wrote {rep['calibration_images']} calibration images to {args.calibration}"
+              + (f", {rep['eval_images']} evaluation images to {args.eval}" if args.eval else ""))
+    return 0
+
 
 def _read(path: str) -> bytes:
     if not os.path.isfile(path):
