@@ -2,7 +2,14 @@
 
 
 class McutoolError(Exception):
-    """A user-facing error: the message says what went wrong, where, and what to do."""
+    """A user-facing error: the message says what went wrong, where, and what to do.
+
+    `check` is the row of docs/flash-image.md §6 a rejected flash image failed (the C
+    loader records the same number in mcu_model.check), 0 for every other error."""
+
+    def __init__(self, *args, check: int = 0):
+        super().__init__(*args)
+        self.check = check
 
 
 class UnsupportedOpError(McutoolError):

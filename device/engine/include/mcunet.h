@@ -78,6 +78,7 @@ typedef struct {
     uint16_t n_patches;
     uint8_t strategy, halo, streamed;
     uint8_t n_inputs, n_outputs;
+    uint16_t check; /* mcu_load: the row of docs/flash-image.md §6 that failed first, 0 if none */
     mcu_io inputs[MCU_MAX_IO], outputs[MCU_MAX_IO];
     const char *name;
 } mcu_model;

@@ -1,38 +1,33 @@
 /* mcu_load: validate a flash image in place before anything runs from it.
  *
- * Every offset, count and size is checked against the bytes that exist, and every step
- * against the buffers it will touch, so that no image, however damaged, makes the engine
- * read or write outside the image or the arena. (Dataflow, which op runs before which,
- * is the host's business: `mcutool convert` checks it, and the CRC vouches for the rest.)
+ * Every offset, count and size is checked against the bytes that exist, every op against
+ * the shapes its kernel indexes, and every step against the buffers it will touch, so that
+ * no image, however damaged, makes the engine read or write outside the image or the
+ * arena. The checks are the rows of docs/flash-image.md §6, the same the host reader
+ * (image/format.py unpack) makes: mcu_load returns the status of the first row that fails
+ * and records its number in m->check. Sizes are multiplied and added in 64 bits.
  */
 #include "mcu_image.h"
 
 #include <string.h>
 
 const char *mcu_status_str(mcu_status s) {
-    switch (s) {
-    case MCU_OK: return "ok";
-    case MCU_DONE: return "done";
-    case MCU_NEED_INPUT: return "more input rows needed";
-    case MCU_ERR_ARG: return "bad argument";
-    case MCU_ERR_TRUNCATED: return "image truncated";
-    case MCU_ERR_MAGIC: return "not an mcutool flash image";
-    case MCU_ERR_VERSION: return "unsupported image format version";
-    case MCU_ERR_HEADER: return "image header inconsistent";
-    case MCU_ERR_HEADER_CRC: return "image header CRC32 mismatch";
-    case MCU_ERR_CRC: return "image CRC32 mismatch: the image is corrupt";
-    case MCU_ERR_SECTION: return "image section out of bounds, misaligned or overlapping";
-    case MCU_ERR_TENSOR: return "image tensor table invalid";
-    case MCU_ERR_OP: return "image op table invalid";
-    case MCU_ERR_PARAMS: return "op parameters out of range";
-    case MCU_ERR_BUFFER: return "plan buffer invalid";
-    case MCU_ERR_STEP: return "plan step invalid";
-    case MCU_ERR_PLAN: return "plan section invalid";
-    case MCU_ERR_ARENA: return "arena too small or misaligned";
-    case MCU_ERR_STATE: return "streamed input out of order";
-    case MCU_ERR_UNSUPPORTED: return "image uses something this engine build lacks";
-    }
-    return "unknown status";
+    /* the messages of MCU_NEED_INPUT (2) down to MCU_ERR_UNSUPPORTED (-17), then the fallback */
+    static const char all[] = "more input rows needed\0done\0ok\0bad argument\0image truncated\0"
+                              "not an mcutool flash image\0unsupported image format version\0"
+                              "image header inconsistent\0image header CRC32 mismatch\0"
+                              "image CRC32 mismatch: the image is corrupt\0"
+                              "image section out of bounds, misaligned or overlapping\0image tensor table invalid\0"
+                              "image op table invalid\0op parameters out of range\0plan buffer invalid\0"
+                              "plan step invalid\0plan section invalid\0arena too small or misaligned\0"
+                              "streamed input out of order\0image uses something this engine build lacks\0"
+                              "unknown status";
+    const char *p = all;
+    uint32_t k = (uint32_t)(MCU_NEED_INPUT - (int)s);
+    for (k = k > 20u ? 20u : k; k; k--)
+        while (*p++) {
+        }
+    return p;
 }
 
 /* CRC-32 (IEEE, reflected 0xEDB88320), four bits at a time: a 64-byte table in flash. */
@@ -133,23 +128,36 @@ int32_t mcu_col_origin(const mcu_model *m, uint32_t patch, int32_t t) {
 
 /* ---- validation ------------------------------------------------------------------------ */
 
+/* Checks stay out of line: in one big function most of Thumb-1's short conditional branches
+ * to a shared `return` could not reach it and would each need a long branch too. */
+#if defined(__GNUC__)
+#define MCU_NOINLINE __attribute__((noinline))
+#else
+#define MCU_NOINLINE
+#endif
+static mcu_status check_op_params(const mcu_model *m, const mcu_op *op) MCU_NOINLINE;
+static mcu_status check_whole(const mcu_model *m, const mcu_op *op) MCU_NOINLINE;
+
 typedef struct {
     uint32_t off, size;
 } span;
 
-static int64_t tensor_bytes(const mcu_tensor *t) {
-    static const uint8_t size[8] = {0, 1, 4, 4, 1, 2, 8, 1};
-    int64_t n = size[t->dtype];
-    for (int k = 0; k < t->rank; k++) {
-        if (t->dims[k] < 0 || t->dims[k] > 65535) return -1;
-        n *= t->dims[k];
-        if (n > 0x7FFFFFFF) return -1;
-    }
+static const uint8_t DT_SIZE[8] = {0, 1, 4, 4, 1, 2, 8, 1};
+
+/* product(dims) * element size: below 2^31 once check 100 has passed */
+static uint32_t tensor_bytes(const mcu_tensor *t) {
+    uint32_t n = DT_SIZE[t->dtype];
+    for (int k = 0; k < t->rank; k++) n *= (uint32_t)t->dims[k];
     return n;
 }
 
 /* An int32 array of `count` entries at DATA offset `off`, if it lies wholly in DATA. */
-static const int32_t *data_array(const mcu_model *m, int32_t off, int32_t count) {
+/* An int32 array parameter at DATA offset `off`: check 36 has put it wholly inside DATA. */
+static const int32_t *data_array(const mcu_model *m, int32_t off) { return (const int32_t *)(const void *)(m->data + off); }
+
+/* The same, checking it lies in DATA (mcu_conv_params_of keeps the words it had before check
+ * 36 existed, so that the executor's decode of the same function compiles as it did). */
+static const int32_t *data_array_n(const mcu_model *m, int32_t off, int32_t count) {
     if (off < 0 || count < 0 || (off & 15) || (uint32_t)off > m->data_size ||
         (uint32_t)count > (m->data_size - (uint32_t)off) / 4u)
         return NULL;
@@ -224,9 +232,9 @@ mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_par
         p->bias = (const int32_t *)(const void *)const_data(m, mcu_op_in(op, 2), MCU_DT_INT32);
         if (!p->bias || b.rank != 1 || b.dims[0] != oc) return MCU_ERR_PARAMS;
     }
-    p->multiplier = data_array(m, moff, mcnt);
-    p->shift = data_array(m, soff, scnt);
-    p->rq = data_array(m, qoff, qcnt);
+    p->multiplier = data_array_n(m, moff, mcnt);
+    p->shift = data_array_n(m, soff, scnt);
+    p->rq = data_array_n(m, qoff, qcnt);
     if (!p->rq || qcnt != MCU_RQ_WORDS * oc) return MCU_ERR_PARAMS;
     if (!p->multiplier || !p->shift || mcnt != oc || scnt != oc) return MCU_ERR_PARAMS;
     if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->stride_h > 64 || p->stride_w > 64 ||
@@ -264,49 +272,40 @@ static mcu_status check_op_params(const mcu_model *m, const mcu_op *op) {
         return mcu_conv_params_of(m, op, &p, 1);
     }
     case MCU_OP_FULLY_CONNECTED: {
-        int32_t mcnt = mcu_word(op, 5), scnt = mcu_word(op, 7), tw = op->n_in > 1 ? mcu_op_in(op, 1) : -1;
+        int32_t mcnt = mcu_word(op, 5), scnt = mcu_word(op, 7), tw = mcu_op_in(op, 1); /* present: check 106 */
         mcu_tensor w;
-        if (tw < 0 || !const_data(m, tw, MCU_DT_INT8)) return MCU_ERR_PARAMS;
+        if (!const_data(m, tw, MCU_DT_INT8)) return MCU_ERR_PARAMS;
         mcu_tensor_at(m, tw, &w);
         if (w.rank != 2 || mcnt != w.dims[0] || scnt != w.dims[0]) return MCU_ERR_PARAMS;
-        const int32_t *sh = data_array(m, mcu_word(op, 6), scnt);
-        if (!data_array(m, mcu_word(op, 4), mcnt) || !sh || (uint32_t)mcu_word(op, 8) > 1u) return MCU_ERR_PARAMS;
+        const int32_t *sh = data_array(m, mcu_word(op, 6));
         for (int32_t c = 0; c < scnt; c++)
             if (sh[c] < -31 || sh[c] > 30) return MCU_ERR_PARAMS;
+        if (op->n_in > 2 && mcu_op_in(op, 2) >= 0) { /* the bias the kernel reads from DATA */
+            mcu_tensor b;
+            mcu_tensor_at(m, mcu_op_in(op, 2), &b);
+            if (!const_data(m, mcu_op_in(op, 2), MCU_DT_INT32) || b.rank != 1 || b.dims[0] != w.dims[0])
+                return MCU_ERR_PARAMS;
+        }
         return MCU_OK;
     }
-    case MCU_OP_ADD:
-        for (int k = 4; k < 10; k += 2)
-            if (mcu_word(op, k + 1) < -31 || mcu_word(op, k + 1) > 0) return MCU_ERR_PARAMS;
-        return (mcu_word(op, 3) < 0 || mcu_word(op, 3) > 24) ? MCU_ERR_PARAMS : MCU_OK;
-    case MCU_OP_MUL:
-        return (mcu_word(op, 4) < -31 || mcu_word(op, 4) > 30) ? MCU_ERR_PARAMS : MCU_OK;
-    case MCU_OP_AVERAGE_POOL_2D:
-    case MCU_OP_MAX_POOL_2D:
-        for (int k = 0; k < 8; k++)
-            if (mcu_word(op, k) < (k < 4 ? 0 : 1) || mcu_word(op, k) > 256) return MCU_ERR_PARAMS;
-        return MCU_OK;
-    case MCU_OP_QUANTIZE:
-        return ((uint32_t)mcu_word(op, 0) > 1u || mcu_word(op, 5) < -31 || mcu_word(op, 5) > 30) ? MCU_ERR_PARAMS : MCU_OK;
+    /* ADD, MUL, the pools, QUANTIZE: only word ranges (check_op's WORD_RANGES) */
     case MCU_OP_TRANSPOSE:
     case MCU_OP_MEAN: {
         int32_t n = mcu_word(op, 0);
         if (n < 0 || n > 4) return MCU_ERR_PARAMS;
         for (int k = 0; k < n; k++)
             if ((uint32_t)mcu_word(op, 1 + k) > 3u) return MCU_ERR_PARAMS;
-        if (op->code == MCU_OP_MEAN && (mcu_word(op, 9) < -31 || mcu_word(op, 9) > 30)) return MCU_ERR_PARAMS;
         return MCU_OK;
     }
     case MCU_OP_PAD:
         if ((uint32_t)mcu_word(op, 0) > 4u) return MCU_ERR_PARAMS;
-        for (int k = 1; k < 9; k++)
+        for (int k = 1; k < 1 + 2 * mcu_word(op, 0); k++)
             if (mcu_word(op, k) < 0 || mcu_word(op, k) > 4096) return MCU_ERR_PARAMS;
         return MCU_OK;
     case MCU_OP_RESIZE_NEAREST_NEIGHBOR: {
-        const int32_t *iy = data_array(m, mcu_word(op, 0), mcu_word(op, 1));
-        const int32_t *ix = data_array(m, mcu_word(op, 2), mcu_word(op, 3));
+        const int32_t *iy = data_array(m, mcu_word(op, 0)), *ix = data_array(m, mcu_word(op, 2));
         mcu_tensor x;
-        if (!iy || !ix || y.rank != 4 || mcu_word(op, 1) != y.dims[1] || mcu_word(op, 3) != y.dims[2]) return MCU_ERR_PARAMS;
+        if (y.rank != 4 || mcu_word(op, 1) != y.dims[1] || mcu_word(op, 3) != y.dims[2]) return MCU_ERR_PARAMS;
         mcu_tensor_at(m, mcu_op_in(op, 0), &x);
         for (int32_t k = 0; k < y.dims[1]; k++)
             if (iy[k] < 0 || iy[k] >= x.dims[1]) return MCU_ERR_PARAMS;
@@ -319,33 +318,14 @@ static mcu_status check_op_params(const mcu_model *m, const mcu_op *op) {
     }
 }
 
-static mcu_status check_buffer(const mcu_model *m, const mcu_buffer *b) {
-    if (b->kind > MCU_BUF_PIXEL || (uint64_t)b->offset + b->size > m->arena_bytes || (b->offset & 3u) ||
-        (uint32_t)b->rows * b->width * b->channels != b->size)
-        return MCU_ERR_BUFFER;
-    if (b->key < 0) return MCU_OK; /* a step's scratch */
-    if (b->key >= m->n_tensors) return MCU_ERR_BUFFER;
-    mcu_tensor t;
-    mcu_tensor_at(m, b->key, &t);
-    if (t.flags & MCU_T_CONST) return MCU_ERR_BUFFER;
-    int64_t nbytes = tensor_bytes(&t);
-    if (b->kind == MCU_BUF_PIXEL) return (t.rank == 4 && b->channels == t.dims[3]) ? MCU_OK : MCU_ERR_BUFFER;
-    if (t.rank == 4) {
-        if (b->channels != t.dims[3] || b->width > t.dims[2] || b->rows < 1) return MCU_ERR_BUFFER;
-        if (b->kind == MCU_BUF_FULL && (b->rows != t.dims[1] || b->width != t.dims[2])) return MCU_ERR_BUFFER;
-        return MCU_OK;
-    }
-    return (b->kind == MCU_BUF_FULL && b->size == nbytes) ? MCU_OK : MCU_ERR_BUFFER;
-}
-
+/* Rows and columns [r0, r1) x [c0, c1) of tensor t lie inside its buffer: a ring holds no
+ * more rows at once than it has, a FULL buffer every row, a pixel buffer no window. */
 static int view_ok(const mcu_model *m, int32_t t, uint32_t patch, int32_t r0, int32_t r1, int32_t c0, int32_t c1) {
-    /* Rows and columns [r0, r1) x [c0, c1) of tensor t lie inside its buffer. */
     mcu_buffer b;
     if (!mcu_buffer_of(m, t, &b) || b.kind == MCU_BUF_PIXEL) return 0;
     int32_t o = mcu_col_origin(m, patch, t);
-    if (r0 < 0 || c0 < o || c1 > o + b.width || r0 > r1 || c0 > c1) return 0;
-    if (b.kind == MCU_BUF_FULL && r1 > b.rows) return 0;
-    return 1;
+    if (c0 < o || c1 > o + b.width) return 0; /* callers pass 0 <= r0 < r1, c0 < c1 */
+    return b.kind == MCU_BUF_RING ? r1 - r0 <= b.rows : r1 <= b.rows;
 }
 
 static int32_t n_elems(const mcu_tensor *t) {
@@ -451,127 +431,268 @@ static mcu_status check_whole(const mcu_model *m, const mcu_op *op) {
     }
 }
 
-static mcu_status check_step(const mcu_model *m, uint32_t i) {
-    mcu_step s;
-    mcu_op op;
-    mcu_tensor y;
-    mcu_step_at(m, i, &s);
-    if (s.kind < MCU_STEP_RUN || s.kind > MCU_STEP_POST || (s.flags & ~1u) || s.patch >= (m->n_patches ? m->n_patches : 1))
-        return MCU_ERR_STEP;
-    if (s.kind == MCU_STEP_INPUT) {
-        int k;
-        for (k = 0; k < m->n_inputs; k++)
-            if (m->inputs[k].tensor == s.op) break;
-        if (k == m->n_inputs || s.r0 >= s.r1 || s.c0 != 0 || s.r1 > m->inputs[k].shape[1] ||
-            s.c1 != m->inputs[k].shape[2] || !view_ok(m, s.op, 0, s.r0, s.r1, 0, s.c1))
-            return MCU_ERR_STEP;
-        mcu_buffer b;
-        mcu_buffer_of(m, s.op, &b);
-        return (b.kind == MCU_BUF_RING && s.r1 - s.r0 > b.rows) ? MCU_ERR_STEP : MCU_OK;
-    }
-    if (s.op < 0 || s.op >= m->n_ops) return MCU_ERR_STEP;
-    if (s.kind == MCU_STEP_PRE || s.kind == MCU_STEP_POST) return MCU_OK;
-    mcu_op_at(m, s.op, &op);
-    mcu_tensor_at(m, mcu_op_out(&op, 0), &y);
-    mcu_buffer ob;
-    if (!mcu_buffer_of(m, mcu_op_out(&op, 0), &ob)) return MCU_ERR_STEP;
-    for (int k = 0; k < op.n_in; k++) {
-        int32_t t = mcu_op_in(&op, k);
-        mcu_tensor x;
-        mcu_buffer xb;
-        if (t < 0) continue;
-        mcu_tensor_at(m, t, &x);
-        if (x.flags & MCU_T_CONST) continue;
-        if (!mcu_buffer_of(m, t, &xb)) return MCU_ERR_STEP;
-        if (s.kind == MCU_STEP_RUN && xb.kind != MCU_BUF_FULL) return MCU_ERR_STEP;
-    }
-    if (s.kind == MCU_STEP_RUN) {
-        if (ob.kind != MCU_BUF_FULL || s.fused != -1) return MCU_ERR_STEP;
-        mcu_status st = check_whole(m, &op);
-        if (st != MCU_OK) return st;
-        if (s.flags & 1u) {
-            if (ob.alias_of != mcu_op_in(&op, 0) ||
-                !(op.code == MCU_OP_RESHAPE || (op.code == MCU_OP_DEPTHWISE_CONV_2D && mcu_word(&op, 8) == 1)))
-                return MCU_ERR_STEP;
-            if (op.code == MCU_OP_DEPTHWISE_CONV_2D) {
-                mcu_buffer sb;
-                if (!mcu_buffer_of(m, -1 - (int32_t)i, &sb) || sb.size < (uint32_t)(y.dims[1] * y.dims[2]))
-                    return MCU_ERR_STEP;
-            }
-        }
-        return MCU_OK;
-    }
-    /* WINDOW: a row-local op on 4-D int8 maps; every view it touches must hold the window. */
-    if (y.rank != 4 || s.r0 >= s.r1 || s.c0 >= s.c1 || s.r1 > y.dims[1] || s.c1 > y.dims[2]) return MCU_ERR_STEP;
-    if (!view_ok(m, mcu_op_out(&op, 0), s.patch, s.r0, s.r1, s.c0, s.c1)) return MCU_ERR_STEP;
-    if (ob.kind == MCU_BUF_RING && s.r1 - s.r0 > ob.rows) return MCU_ERR_STEP;
-    const mcu_op *first = &op;
-    mcu_op dwop;
-    mcu_conv_params p, q;
-    if (s.fused >= 0) {
-        if (s.fused >= m->n_ops || op.code != MCU_OP_CONV_2D) return MCU_ERR_STEP;
-        mcu_op_at(m, s.fused, &dwop);
-        if (dwop.code != MCU_OP_DEPTHWISE_CONV_2D || mcu_op_out(&dwop, 0) != mcu_op_in(&op, 0)) return MCU_ERR_STEP;
-        if (mcu_conv_params_of(m, &op, &q, 1) != MCU_OK || q.kh != 1 || q.kw != 1 || q.stride_h != 1 || q.stride_w != 1 ||
-            q.pad_t || q.pad_l || q.pad_b || q.pad_r)
-            return MCU_ERR_STEP;
-        mcu_buffer pb;
-        if (!mcu_buffer_of(m, mcu_op_out(&dwop, 0), &pb) || pb.kind != MCU_BUF_PIXEL) return MCU_ERR_STEP;
-        first = &dwop;
-    }
-    switch (first->code) {
-    case MCU_OP_CONV_2D:
-    case MCU_OP_DEPTHWISE_CONV_2D:
-    case MCU_OP_AVERAGE_POOL_2D:
-    case MCU_OP_MAX_POOL_2D: {
-        int32_t sh, sw, eh, ew, pt, pl;
-        mcu_tensor x;
-        int32_t tx = mcu_op_in(first, 0);
-        mcu_tensor_at(m, tx, &x);
-        if (x.rank != 4) return MCU_ERR_STEP;
-        if (first->code == MCU_OP_CONV_2D || first->code == MCU_OP_DEPTHWISE_CONV_2D) {
-            if (mcu_conv_params_of(m, first, &p, 1) != MCU_OK) return MCU_ERR_STEP;
-            sh = p.stride_h, sw = p.stride_w, pt = p.pad_t, pl = p.pad_l;
-            eh = (p.kh - 1) * p.dil_h + 1, ew = (p.kw - 1) * p.dil_w + 1;
-        } else {
-            pt = mcu_word(first, 0), pl = mcu_word(first, 1), eh = mcu_word(first, 4), ew = mcu_word(first, 5);
-            sh = mcu_word(first, 6), sw = mcu_word(first, 7);
-        }
-        int32_t a = s.r0 * sh - pt, b = (s.r1 - 1) * sh - pt + eh, c = s.c0 * sw - pl, d = (s.c1 - 1) * sw - pl + ew;
-        a = a < 0 ? 0 : a, c = c < 0 ? 0 : c;
-        b = b > x.dims[1] ? x.dims[1] : b, d = d > x.dims[2] ? x.dims[2] : d;
-        if (a < b && c < d && !view_ok(m, tx, s.patch, a, b, c, d)) return MCU_ERR_STEP;
-        return MCU_OK;
-    }
-    case MCU_OP_ADD:
-    case MCU_OP_MUL:
-    case MCU_OP_QUANTIZE:
-    case MCU_OP_LOGISTIC:
-    case MCU_OP_HARD_SWISH:
-        for (int k = 0; k < first->n_in; k++) {
-            int32_t t = mcu_op_in(first, k);
-            mcu_tensor x;
-            mcu_tensor_at(m, t, &x);
-            if (x.rank != 4 || memcmp(x.dims, y.dims, sizeof x.dims) != 0) return MCU_ERR_STEP;
-            if (!view_ok(m, t, s.patch, s.r0, s.r1, s.c0, s.c1)) return MCU_ERR_STEP;
-        }
-        return (first->code == MCU_OP_QUANTIZE && mcu_word(first, 0) != 1) ? MCU_ERR_STEP : MCU_OK;
-    default:
-        return MCU_ERR_STEP;
-    }
+/* ---- the plan: steps, device inputs and outputs, dataflow ---------------------------------
+ * From here on a check returns the row of docs/flash-image.md §6 it enforces (0: passed).
+ * Sizes are compared in 64 bits; nothing is remembered but what mcu_model holds, so the
+ * order and dataflow rows are scans: per op, over the steps (O(n_ops * n_steps)). */
+
+static const uint8_t *section(const mcu_model *m, int i) { return m->image + mcu_rd32(m->image + 32 + 8 * i); }
+
+/* Whether tensor t is in the u16 list at p of n entries. */
+static int listed(const uint8_t *p, uint32_t n, int32_t t) {
+    for (uint32_t k = 0; k < n; k++)
+        if (mcu_rd16(p + 2 * k) == (uint32_t)t) return 1;
+    return 0;
+}
+static int graph_input(const mcu_model *m, int32_t t) { return listed(section(m, 3) + 4, mcu_rd16(section(m, 3)), t); }
+
+static int is_io(const mcu_io *io, int n, int32_t t) {
+    for (int k = 0; k < n; k++)
+        if (io[k].tensor == t) return 1;
+    return 0;
 }
 
-static mcu_status load_io(mcu_model *m, const uint8_t **pp, const uint8_t *end, int n, mcu_io *io) {
+/* The first step running op k (as its op, or fused into a WINDOW), n_steps if none; *kind
+ * gets that step's kind (0 if none), *n how many steps run it, *whole how many run it whole. */
+static uint32_t op_first(const mcu_model *m, int32_t k, uint8_t *kind, uint32_t *n, uint32_t *whole) {
+    uint32_t first = m->n_steps;
+    *kind = 0, *n = 0, *whole = 0;
+    for (uint32_t i = 0; i < m->n_steps; i++) {
+        const uint8_t *e = m->steps + i * MCU_STEP_ENTRY;
+        if (e[0] == MCU_STEP_INPUT || (mcu_rds16(e + 2) != k && (e[0] != MCU_STEP_WINDOW || mcu_rds16(e + 14) != k)))
+            continue;
+        if (!*n) first = i, *kind = e[0];
+        ++*n;
+        *whole += e[0] != MCU_STEP_WINDOW;
+    }
+    return first;
+}
+
+/* Some op making tensor t runs first in a step of a kind in `kinds` (a bit mask), before step
+ * `before` or (the depthwise fused into it) in step `before` if that runs op k. */
+static int made(const mcu_model *m, int32_t t, unsigned kinds, uint32_t before, int32_t k) {
+    for (int32_t p = 0; p < m->n_ops; p++) {
+        mcu_op op;
+        uint8_t kind;
+        uint32_t n, whole;
+        mcu_op_at(m, p, &op);
+        int out = 0;
+        for (int j = 0; j < op.n_out; j++) out |= mcu_op_out(&op, j) == t;
+        if (!out) continue;
+        uint32_t f = op_first(m, p, &kind, &n, &whole);
+        if (!(kinds >> kind & 1u)) continue;
+        if (f < before) return 1;
+        if (f == before && p != k && f < m->n_steps) {
+            const uint8_t *e = m->steps + f * MCU_STEP_ENTRY;
+            if (mcu_rds16(e + 2) == k && mcu_rds16(e + 14) == p) return 1;
+        }
+    }
+    return 0;
+}
+#define DEV_KINDS (1u << MCU_STEP_RUN | 1u << MCU_STEP_WINDOW)
+#define HOST_KINDS (1u << MCU_STEP_PRE | 1u << MCU_STEP_POST)
+
+static const uint8_t MIN_INPUTS[MCU_OP_COUNT] = {0, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+/* the rows of an op kind's parameter rules (check_op_params) and whole-op shape rules (check_whole) */
+static const uint8_t PARAMS_ROW[MCU_OP_COUNT] = {0, 107, 107, 108, 109, 110, 111, 111, 113, 114,
+                                                 122, 121, 113, 112, 116, 126, 118, 118, 115};
+static const uint8_t SHAPE_ROW[MCU_OP_COUNT] = {0, 117, 117, 120, 119, 119, 117, 117, 123, 125,
+                                                122, 121, 124, 118, 116, 126, 118, 118, 127};
+
+/* Parameter words that must lie in a range: op code, first word, (count << 4) | range. */
+static const int16_t RANGES[6][2] = {{1, 32767}, {0, 24}, {-31, 0}, {-31, 30}, {0, 256}, {1, 256}};
+static const uint8_t WORD_RANGES[12][3] = {
+    {2, 8, 1 << 4 | 0}, /* DEPTHWISE_CONV_2D's depth multiplier (mcu_conv_params_of checks the rest) */
+    {4, 3, 1 << 4 | 1}, {4, 5, 1 << 4 | 2}, {4, 7, 1 << 4 | 2}, {4, 9, 1 << 4 | 2}, /* ADD: left_shift, shifts */
+    {5, 4, 1 << 4 | 3}, {6, 0, 4 << 4 | 4}, {6, 4, 4 << 4 | 5}, {7, 0, 4 << 4 | 4}, /* MUL, AVERAGE_POOL_2D, */
+    {7, 4, 4 << 4 | 5}, {8, 9, 1 << 4 | 3}, {13, 5, 1 << 4 | 3}};                   /* MAX_POOL_2D, MEAN, QUANTIZE */
+
+/* Per op: it runs (95), once if whole (78), after what it reads (79); a device op has its
+ * operands (106), valid parameters (107-115) and, run whole, the shapes its kernel needs. */
+MCU_NOINLINE static int check_op(const mcu_model *m, int32_t k) {
+    mcu_op op;
+    mcu_tensor t;
+    uint8_t kind;
+    uint32_t n, whole;
+    mcu_op_at(m, k, &op);
+    uint32_t first = op_first(m, k, &kind, &n, &whole);
+    if (!n) return 95;
+    if (whole && n > 1) return 78;
+    int dev = kind == MCU_STEP_RUN || kind == MCU_STEP_WINDOW;
+    for (int j = 0; j < op.n_in; j++) {
+        int32_t x = mcu_op_in(&op, j);
+        if (x < 0) continue;
+        mcu_tensor_at(m, x, &t);
+        if (t.flags & MCU_T_CONST) continue;
+        if (dev ? is_io(m->inputs, m->n_inputs, x)
+                : graph_input(m, x) || (kind == MCU_STEP_POST && is_io(m->outputs, m->n_outputs, x)))
+            continue;
+        if (!made(m, x, dev ? DEV_KINDS : HOST_KINDS, first, k)) return 79;
+    }
+    if (!dev) return 0;
+    if (op.n_in < MIN_INPUTS[op.code]) return 106;
+    for (int j = 0; j < op.n_in + op.n_out; j++) {
+        int32_t x = mcu_rds16(op.io + 2 * j);
+        if (x < 0) {
+            if (j != 2 || op.code > MCU_OP_FULLY_CONNECTED) return 106; /* only a bias is optional */
+            continue;
+        }
+        mcu_tensor_at(m, x, &t);
+        if (!(t.flags & MCU_T_CONST) && t.rank == 4 && t.dims[0] != 1) return 106;
+    }
+    for (int f = 0; f < 12; f++) {
+        const uint8_t *r = WORD_RANGES[f];
+        if (r[0] != op.code) continue;
+        for (int j = r[1]; j < r[1] + (r[2] >> 4); j++)
+            if (mcu_word(&op, j) < RANGES[r[2] & 15][0] || mcu_word(&op, j) > RANGES[r[2] & 15][1]) return PARAMS_ROW[op.code];
+    }
+    if (op.code <= MCU_OP_DEPTHWISE_CONV_2D) { /* the shifts (mcu_conv_params_of negates them) */
+        int w = op.code == MCU_OP_CONV_2D ? 14 : 15;
+        const int32_t *sh = data_array(m, mcu_word(&op, w));
+        for (int32_t c = 0; c < mcu_word(&op, w + 1); c++)
+            if (sh[c] < -31 || sh[c] > 30) return 107;
+    }
+    mcu_status st = check_op_params(m, &op);
+    if (st != MCU_OK) return PARAMS_ROW[op.code];
+    if (kind != MCU_STEP_RUN) return 0;
+    st = check_whole(m, &op);
+    return st == MCU_OK ? 0 : st == MCU_ERR_UNSUPPORTED ? 116 : SHAPE_ROW[op.code];
+}
+
+/* What a WINDOW needs of an op (plan/windows.py streamable, format.py _window_geometry). */
+static int window_ok(const mcu_model *m, const mcu_op *op) {
+    mcu_tensor y, x;
+    int32_t c = op->code;
+    mcu_tensor_at(m, mcu_op_out(op, 0), &y);
+    if (y.rank != 4 || y.dims[0] != 1 || y.dtype != MCU_DT_INT8) return 0;
+    int spatial = c == MCU_OP_CONV_2D || c == MCU_OP_DEPTHWISE_CONV_2D || c == MCU_OP_AVERAGE_POOL_2D ||
+                  c == MCU_OP_MAX_POOL_2D;
+    int pointwise = c == MCU_OP_ADD || c == MCU_OP_MUL || c == MCU_OP_LOGISTIC || c == MCU_OP_HARD_SWISH ||
+                    (c == MCU_OP_QUANTIZE && mcu_word(op, 0) == 1);
+    if (!spatial && !pointwise) return 0;
+    for (int j = 0; j < op->n_in; j++) {
+        int32_t t = mcu_op_in(op, j);
+        if (t < 0) continue; /* a bias: check 106 */
+        mcu_tensor_at(m, t, &x);
+        if (x.flags & MCU_T_CONST) {
+            if (pointwise || j == 0) return 0; /* a pointwise op reads every input from a buffer */
+            continue; /* a convolution's filter: check 107 has made it a 4-D one */
+        }
+        if (x.rank != 4 || (pointwise && memcmp(x.dims, y.dims, sizeof y.dims))) return 0;
+    }
+    return 1;
+}
+
+/* The input rows and columns a WINDOW step's op reads: those of every input it reads from a
+ * buffer (skipping `skip`, the fused op's output) fit that buffer (check 87). */
+static int reads_ok(const mcu_model *m, const mcu_op *op, const mcu_step *s, int32_t skip) {
+    int32_t sh = 1, sw = 1, eh = 1, ew = 1, pt = 0, pl = 0;
+    if (op->code == MCU_OP_CONV_2D || op->code == MCU_OP_DEPTHWISE_CONV_2D) {
+        mcu_conv_params p;
+        mcu_conv_params_of(m, op, &p, 0);
+        sh = p.stride_h, sw = p.stride_w, pt = p.pad_t, pl = p.pad_l;
+        eh = (p.kh - 1) * mcu_word(op, 2) + 1, ew = (p.kw - 1) * mcu_word(op, 3) + 1;
+    } else if (op->code == MCU_OP_AVERAGE_POOL_2D || op->code == MCU_OP_MAX_POOL_2D) {
+        pt = mcu_word(op, 0), pl = mcu_word(op, 1), eh = mcu_word(op, 4), ew = mcu_word(op, 5);
+        sh = mcu_word(op, 6), sw = mcu_word(op, 7);
+    }
+    for (int j = 0; j < op->n_in; j++) {
+        int32_t t = mcu_op_in(op, j);
+        mcu_tensor x;
+        if (t < 0 || t == skip) continue;
+        mcu_tensor_at(m, t, &x);
+        if (x.flags & MCU_T_CONST) continue;
+        int32_t a = s->r0 * sh - pt, b = (s->r1 - 1) * sh - pt + eh, c = s->c0 * sw - pl, d = (s->c1 - 1) * sw - pl + ew;
+        a = a < 0 ? 0 : a, c = c < 0 ? 0 : c;
+        b = b > x.dims[1] ? x.dims[1] : b, d = d > x.dims[2] ? x.dims[2] : d;
+        if (a < b && c < d && !view_ok(m, t, s->patch, a, b, c, d)) return 0;
+    }
+    return 1;
+}
+
+/* The step's window [r0, r1) x [c0, c1) is a non-empty part of the map t. */
+static int inside(const mcu_step *s, const mcu_tensor *t) {
+    return s->r0 < s->r1 && s->r1 <= t->dims[1] && s->c0 < s->c1 && s->c1 <= t->dims[2];
+}
+
+MCU_NOINLINE static int check_step(const mcu_model *m, uint32_t i, uint8_t *phase) {
+    mcu_step s;
+    mcu_op op, dw;
+    mcu_tensor y, x;
+    mcu_buffer ob, b;
+    mcu_step_at(m, i, &s);
+    uint8_t ph = s.kind == MCU_STEP_PRE ? 0 : s.kind == MCU_STEP_POST ? 2 : 1;
+    if (ph < *phase) return 70;
+    *phase = ph;
+    if (s.patch >= (m->n_patches ? m->n_patches : 1)) return 71;
+    if (s.kind == MCU_STEP_INPUT) {
+        if (!is_io(m->inputs, m->n_inputs, s.op)) return 72;
+        mcu_tensor_at(m, s.op, &x);
+        if (x.rank != 4 || !inside(&s, &x)) return 73;
+        if (s.c0 || s.c1 != x.dims[2] || s.patch) return 128; /* mcu_feed takes whole rows, patch 0 */
+        return view_ok(m, s.op, s.patch, s.r0, s.r1, s.c0, s.c1) ? 0 : 74;
+    }
+    if (s.op < 0 || s.op >= m->n_ops) return 75;
+    mcu_op_at(m, s.op, &op);
+    int fused = s.fused >= 0;
+    if (fused) {
+        if (s.kind != MCU_STEP_WINDOW || s.fused >= m->n_ops) return 76;
+        mcu_op_at(m, s.fused, &dw);
+        if (dw.code != MCU_OP_DEPTHWISE_CONV_2D || op.n_in < 1 || mcu_op_out(&dw, 0) != mcu_op_in(&op, 0)) return 76;
+        if (op.code != MCU_OP_CONV_2D || op.n_in < 2 || mcu_op_in(&op, 1) < 0) return 77;
+        mcu_tensor_at(m, mcu_op_in(&op, 1), &x);
+        if (x.rank < 3 || x.dims[1] != 1 || x.dims[2] != 1 || mcu_word(&op, 0) != 1 || mcu_word(&op, 1) != 1 ||
+            mcu_word(&op, 4) || mcu_word(&op, 5) || mcu_word(&op, 6) || mcu_word(&op, 7))
+            return 77;
+    }
+    if (s.kind == MCU_STEP_PRE || s.kind == MCU_STEP_POST) return 0;
+    for (int pass = !fused; pass < 2; pass++) { /* the fused op's inputs, then the op's */
+        const mcu_op *o = pass ? &op : &dw;
+        for (int j = 0; j < o->n_in; j++) {
+            int32_t t = mcu_op_in(o, j);
+            if (t < 0) continue;
+            mcu_tensor_at(m, t, &x);
+            if (x.flags & MCU_T_CONST) continue;
+            if (!mcu_buffer_of(m, t, &b)) return 80;
+            if (s.kind == MCU_STEP_RUN && b.kind != MCU_BUF_FULL) return 82;
+        }
+    }
+    int32_t to = mcu_op_out(&op, 0);
+    mcu_tensor_at(m, to, &y);
+    if (!mcu_buffer_of(m, to, &ob)) return 81;
+    if (s.kind == MCU_STEP_RUN) {
+        if (ob.kind != MCU_BUF_FULL) return 82;
+    } else {
+        if (!window_ok(m, &op) || (fused && !window_ok(m, &dw))) return 83;
+        if (!inside(&s, &y)) return 84;
+        if (ob.kind == MCU_BUF_PIXEL) return 85;
+        if (!view_ok(m, to, s.patch, s.r0, s.r1, s.c0, s.c1)) return 86;
+        if (!reads_ok(m, &op, &s, fused ? mcu_op_out(&dw, 0) : -1) || (fused && !reads_ok(m, &dw, &s, -1))) return 87;
+        if (fused && (!mcu_buffer_of(m, mcu_op_out(&dw, 0), &b) || b.kind != MCU_BUF_PIXEL)) return 88;
+    }
+    if (s.flags & 1u) {
+        if (s.kind != MCU_STEP_RUN || op.n_in < 1 || mcu_op_in(&op, 0) < 0 || ob.alias_of != mcu_op_in(&op, 0))
+            return 89;
+        int dw1 = op.code == MCU_OP_DEPTHWISE_CONV_2D && mcu_word(&op, 8) == 1;
+        if (!dw1 && op.code != MCU_OP_RESHAPE) return 90;
+        if (dw1 && (!mcu_buffer_of(m, -1 - (int32_t)i, &b) || b.kind != MCU_BUF_FULL ||
+                    b.size < (uint32_t)y.dims[1] * (uint32_t)y.dims[2]))
+            return 91;
+    }
+    return 0;
+}
+
+/* Device inputs or outputs: PLAN's i16 list at *pp (checks 69, 104, 105). */
+static int load_io(mcu_model *m, const uint8_t **pp, int n, mcu_io *io, int outputs) {
     const uint8_t *p = *pp;
-    for (int k = 0; k < n; k++) {
-        if (p + 2 > end) return MCU_ERR_PLAN;
+    for (int k = 0; k < n; k++, p += 2) {
         int32_t t = mcu_rds16(p);
-        p += 2;
         mcu_tensor x;
         mcu_buffer b;
-        if (t < 0 || t >= m->n_tensors) return MCU_ERR_PLAN;
+        if (t < 0 || t >= m->n_tensors || !mcu_buffer_of(m, t, &b)) return 69;
         mcu_tensor_at(m, t, &x);
-        if (x.dtype != MCU_DT_INT8 || !mcu_buffer_of(m, t, &b)) return MCU_ERR_PLAN;
+        if (x.dtype != MCU_DT_INT8) return 104;
+        if (outputs && b.kind != MCU_BUF_FULL) return 105;
         io[k].tensor = (int16_t)t;
         io[k].rank = x.rank;
         for (int d = 0; d < 4; d++) io[k].shape[d] = d < x.rank ? x.dims[d] : 1;
@@ -580,165 +701,367 @@ static mcu_status load_io(mcu_model *m, const uint8_t **pp, const uint8_t *end, 
         io[k].scale_bits = x.scale_bits;
     }
     *pp = p;
-    return MCU_OK;
+    return 0;
+}
+
+/* The status each row of the contract is refused with (the table's "C status" column), as
+ * -status in 4 bits; 1 stands for MCU_ERR_UNSUPPORTED (-17). */
+static const uint8_t ROW_STATUS[65] = {
+    0x30, 0x42, 0x65, 0x25, 0x75, 0x88, 0x99, 0x99, 0x99, 0x99, 0x99, 0x99, 0x99, 0xa9, 0xaa, 0xaa, 0xaa,
+    0xbb, 0xbb, 0xbb, 0x88, 0x99, 0xd8, 0xdd, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xec, 0xee, 0xcc, 0xcc, 0xcc,
+    0xee, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xcc, 0xde, 0xee, 0x5e, 0xc9,
+    0xee, 0xee, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xb1, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0x0d};
+
+/* per-op fields that are not plain words (opparams.LAYOUTS): op code, first word, the row
+ * checking it (35 bool, 36 array, 37 list/pairs count, 38 enum) */
+static const uint8_t FIELDS[17][3] = {
+    {1, 12, 36}, {1, 14, 36}, {1, 16, 36}, {2, 13, 36}, {2, 15, 36}, {2, 17, 36}, {3, 4, 36}, {3, 6, 36}, {3, 8, 38},
+    {8, 0, 37},  {8, 10, 35}, {9, 0, 37},  {11, 3, 38}, {12, 0, 37}, {13, 0, 38}, {18, 0, 36}, {18, 2, 36}};
+
+enum { STRINGS, TENSORS, OPS, IO, SCHEDULE, DATA, BUFFERS, PLAN };
+
+/* The header and the section table (1-11, 99). */
+MCU_NOINLINE static int load_header(const uint8_t *img, uint32_t len, mcu_model *m, span *sec) {
+    if (len < 4) return 2;
+    if (memcmp(img, "MCUN", 4) != 0) return 1;
+    if (len < MCU_HEADER_SIZE) return 2;
+    if (mcu_rd16(img + 4) != MCU_FORMAT_VERSION) return 3;
+    if (mcu_rd16(img + 6) != MCU_HEADER_SIZE) return 4;
+    {
+        uint8_t h[MCU_HEADER_SIZE];
+        memcpy(h, img, MCU_HEADER_SIZE);
+        memset(h + 28, 0, 4);
+        if (crc32(h, MCU_HEADER_SIZE, 0) != mcu_rd32(img + 28)) return 5;
+    }
+    uint32_t total = mcu_rd32(img + 12);
+    if (mcu_rd32(img + 8) != 0) return 6;
+    if (len < total) return 7;
+    if (len > total) return 8;
+    if (crc32(img + MCU_HEADER_SIZE, total - MCU_HEADER_SIZE, 0) != mcu_rd32(img + 16)) return 9;
+    m->image = img;
+    m->size = total;
+    m->n_tensors = mcu_rd16(img + 20);
+    m->n_ops = mcu_rd16(img + 22);
+    m->arena_bytes = mcu_rd32(img + 24);
+
+    for (int i = 0; i < 8; i++) {
+        sec[i].off = mcu_rd32(img + 32 + 8 * i);
+        sec[i].size = mcu_rd32(img + 36 + 8 * i);
+        if (sec[i].off < MCU_HEADER_SIZE || (sec[i].off & 15u) || sec[i].off > total || sec[i].size > total - sec[i].off)
+            return 10;
+    }
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++) { /* j after i in (start, end) order, yet starting before i ends */
+            uint32_t ei = sec[i].off + sec[i].size, ej = sec[j].off + sec[j].size;
+            if (i != j && (sec[i].off < sec[j].off || (sec[i].off == sec[j].off && ei <= ej)) && sec[j].off < ei)
+                return 11;
+        }
+    if (m->n_tensors > 0x7FFF) return 99;
+    m->name = (const char *)img + sec[STRINGS].off;
+    m->tensors = img + sec[TENSORS].off;
+    m->ops = img + sec[OPS].off;
+    m->ops_size = sec[OPS].size;
+    m->data = img + sec[DATA].off;
+    m->data_size = sec[DATA].size;
+    return 0;
+}
+
+/* TENSORS (12-26, 100): tensor i */
+/* Buffer record i, for the checks: its own function, so that mcu_buffer_of (the executor's
+ * look-up) inlines buffer_at as it always has. */
+MCU_NOINLINE static void buffer_rec(const mcu_model *m, uint32_t i, mcu_buffer *b) { buffer_at(m, i, b); }
+
+MCU_NOINLINE static int check_tensor(const mcu_model *m, int32_t i, uint32_t strings) {
+    mcu_tensor t;
+    mcu_tensor_at(m, i, &t);
+    const uint8_t *e = m->tensors + (uint32_t)i * MCU_TENSOR_ENTRY;
+    if (t.dtype < 1 || t.dtype > 7) return 13;
+    if (t.rank > 4) return 14;
+    if (t.flags & ~15u) return 15;
+    if (e[3]) return 16;
+    uint32_t cap = DT_SIZE[t.dtype];
+    for (int k = 0; k < 4; k++) { /* every partial product of the dims fits an int32 */
+        uint32_t d = (uint32_t)t.dims[k];
+        if (k < t.rank ? d > 65535 : d != 0) return 100;
+        if (d > 1 && cap > 0x7FFFFFFFu / d) return 100;
+        cap *= d ? d : 1;
+    }
+    uint32_t q = mcu_rd32(e + 44);
+    if (q != MCU_NONE32) {
+        if ((q & 15u) || m->data_size < 8 || q > m->data_size - 8) return 17;
+        uint32_t nq = mcu_rd32(m->data + q);
+        if (nq < 1 || nq > 65536) return 18;
+        if (8u * nq > m->data_size - 8 - q) return 19;
+        if (mcu_rd32(m->data + q + 4) >= t.rank) return 20;
+        if (!(t.flags & MCU_T_QUANT)) return 21;
+    }
+    if (t.flags & MCU_T_CONST) {
+        if (t.flags & (MCU_T_INPUT | MCU_T_OUTPUT)) return 22;
+        if (t.data_offset == MCU_NONE32 || (t.data_offset & 15u) || t.data_size != tensor_bytes(&t) ||
+            t.data_offset > m->data_size || t.data_size > m->data_size - t.data_offset)
+            return 23;
+    } else if (t.arena_offset != MCU_NONE32) {
+        if (t.arena_offset & 3u) return 24;
+        if (t.arena_offset > m->arena_bytes) return 25;
+    }
+    uint32_t name = mcu_rd32(e + 40);
+    if (name >= strings || !memchr((const uint8_t *)m->name + name, 0, strings - name)) return 26;
+    return 0;
+}
+
+MCU_NOINLINE static int load_tensors(mcu_model *m, const span *sec) {
+    if (sec[TENSORS].size != (uint32_t)m->n_tensors * MCU_TENSOR_ENTRY) return 12;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        int row = check_tensor(m, i, sec[STRINGS].size);
+        if (row) return row;
+    }
+    return 0;
+}
+
+/* OPS (28-39): op record i */
+MCU_NOINLINE static int check_op_record(const mcu_model *m, int32_t i) {
+    uint32_t pos = mcu_rd32(m->ops + 4 * (uint32_t)i);
+    if ((pos & 3u) || m->ops_size < 8 || pos > m->ops_size - 8) return 28;
+    mcu_op op;
+    mcu_op_at(m, i, &op);
+    if (op.code < 1 || op.code >= MCU_OP_COUNT) return 29;
+    if (mcu_rd16(m->ops + pos + 6)) return 30;
+    uint32_t wa = (uint32_t)(op.words - m->ops);
+    if (wa > m->ops_size || 4u * op.n_words > m->ops_size - wa) return 31;
+    for (int k = 0; k < op.n_in + op.n_out; k++) {
+        int32_t t = mcu_rds16(op.io + 2 * k);
+        if (t < (k < op.n_in ? -1 : 0) || t >= m->n_tensors) return 32;
+    }
+    if (op.n_out < 1) return 33;
+    for (int f = 0; f < 17; f++) {
+        int row = FIELDS[f][2], w = FIELDS[f][1];
+        if (FIELDS[f][0] != op.code) continue;
+        if (w + (row == 36 ? 2 : row == 37 ? (op.code == MCU_OP_PAD ? 9 : 5) : 1) > op.n_words) return 34;
+        int32_t v = mcu_word(&op, w), c = row == 36 ? mcu_word(&op, w + 1) : 0;
+        if (row == 36 ? v < 0 || c < 0 || (v & 15) || (uint32_t)v > m->data_size ||
+                            (uint32_t)c > (m->data_size - (uint32_t)v) / 4u
+                      : (uint32_t)v > (row == 37 ? 4u : 1u))
+            return row;
+    }
+    if (op.n_words < EXPECTED_WORDS[op.code]) return 34;
+    if (op.n_words > EXPECTED_WORDS[op.code]) return 39;
+    return 0;
+}
+
+MCU_NOINLINE static int load_ops(mcu_model *m) {
+    if (m->ops_size < 4u * m->n_ops) return 27;
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        int row = check_op_record(m, i);
+        if (row) return row;
+    }
+    return 0;
+}
+
+/* IO (40-44) */
+MCU_NOINLINE static int load_graph_io(mcu_model *m, const span *sec) {
+    const uint8_t *io = m->image + sec[IO].off;
+    if (sec[IO].size < 4) return 40;
+    uint32_t gin = mcu_rd16(io), gout = mcu_rd16(io + 2);
+    if (sec[IO].size < 4 + 2 * (gin + gout)) return 41;
+    for (uint32_t k = 0; k < gin + gout; k++)
+        if (mcu_rd16(io + 4 + 2 * k) >= m->n_tensors) return 42;
+    for (int32_t t = 0; t < m->n_tensors; t++) {
+        uint8_t f = m->tensors[(uint32_t)t * MCU_TENSOR_ENTRY + 2];
+        if (!(f & MCU_T_INPUT) != !listed(io + 4, gin, t) || !(f & MCU_T_OUTPUT) != !listed(io + 4 + 2 * gin, gout, t))
+            return 43;
+    }
+    if (sec[STRINGS].size == 0 || !memchr(m->name, 0, sec[STRINGS].size)) return 44;
+    return 0;
+}
+
+/* SCHEDULE, BUFFERS, PLAN (45-61, 68, 101-103) */
+MCU_NOINLINE static int load_plan(mcu_model *m, const span *sec) {
+    /* SCHEDULE (45-47) */
+    const uint8_t *s0 = m->image + sec[SCHEDULE].off;
+    if (sec[SCHEDULE].size < 4) return 45;
+    m->n_steps = mcu_rd32(s0);
+    if (m->n_steps > (sec[SCHEDULE].size - 4) / MCU_STEP_ENTRY) return 46;
+    m->steps = s0 + 4;
+    for (uint32_t i = 0; i < m->n_steps; i++) {
+        const uint8_t *e = m->steps + i * MCU_STEP_ENTRY;
+        if (e[0] < MCU_STEP_RUN || e[0] > MCU_STEP_POST || (e[1] & ~1u)) return 47;
+    }
+
+
+    /* BUFFERS (48-58, 101): sorted by key (mcu_buffer_of's binary search relies on it) */
+    const uint8_t *b0 = m->image + sec[BUFFERS].off;
+    if (sec[BUFFERS].size < 4) return 48;
+    m->n_buffers = mcu_rd32(b0);
+    if (m->n_buffers > (sec[BUFFERS].size - 4) / MCU_BUFFER_ENTRY) return 49;
+    m->buffers = b0 + 4;
+    for (uint32_t i = 0; i < m->n_buffers; i++) {
+        mcu_buffer b;
+        buffer_rec(m, i, &b);
+        const uint8_t *e = m->buffers + i * MCU_BUFFER_ENTRY;
+        if (b.kind > MCU_BUF_PIXEL || e[3] || mcu_rd32(e + 20)) return 50;
+        if (i && mcu_rds16(e - MCU_BUFFER_ENTRY) == b.key) return 51;
+        if (i && mcu_rds16(e - MCU_BUFFER_ENTRY) > b.key) return 101;
+        if ((uint64_t)((uint32_t)b.rows * b.width) * b.channels != b.size) return 52; /* 2^48 > it */
+        if (b.offset > m->arena_bytes || b.size > m->arena_bytes - b.offset) return 53;
+        if (b.offset & 3u) return 54;
+        if (b.kind == MCU_BUF_RING && b.rows < 1) return 55;
+    }
+    for (uint32_t i = 0; i < m->n_buffers; i++) { /* an alias lies inside its target; the chain ends */
+        mcu_buffer b, a;
+        buffer_rec(m, i, &b);
+        for (uint32_t hops = 0; b.alias_of != -1; hops++, b = a) {
+            if (b.alias_of < 0 || b.alias_of == b.key || !mcu_buffer_of(m, b.alias_of, &a)) return 56;
+            if (a.offset != b.offset || b.size > a.size) return 57;
+            if (hops >= m->n_buffers) return 58;
+        }
+    }
+
+
+    /* PLAN (59-61, 68, 102, 103) */
+    const uint8_t *p = m->image + sec[PLAN].off, *pend = p + sec[PLAN].size;
+    if (sec[PLAN].size < 28) return 59;
+    m->strategy = p[0];
+    m->halo = p[1];
+    m->streamed = (uint8_t)(mcu_rd32(p + 8) & 1u);
+    if (m->strategy > 2 || m->halo > 2 || (mcu_rd32(p + 8) & ~1u)) return 60;
+    if (sec[PLAN].size < 32) return 61;
+    uint32_t n_in = mcu_rd16(p + 28), n_out = mcu_rd16(p + 30);
+    p += 32;
+    if ((uint32_t)(pend - p) < 2 * (n_in + n_out) + 2) return 61;
+    if (n_in > MCU_MAX_IO || n_out > MCU_MAX_IO || n_out < 1) return 102;
+    m->n_inputs = (uint8_t)n_in;
+    m->n_outputs = (uint8_t)n_out;
+    p += 2 * (n_in + n_out);
+    m->n_patches = mcu_rd16(p);
+    p += 2;
+    m->col_origin = p;
+    for (uint32_t k = 0; k < m->n_patches; k++) {
+        if (pend - p < 2) return 61;
+        uint32_t cnt = mcu_rd16(p);
+        p += 2;
+        if ((uint32_t)(pend - p) / 4u < cnt) return 61;
+        for (uint32_t j = 0; j < cnt; j++) {
+            if (mcu_rd16(p + 4 * j) >= m->n_tensors) return 68;
+            if (m->strategy != 2 || (j && mcu_rd16(p + 4 * j) <= mcu_rd16(p + 4 * j - 4))) return 103;
+        }
+        p += 4 * cnt;
+    }
+    return 0;
+}
+
+/* buffers against tensors (62-67), the device inputs and outputs (69, 104, 105) */
+MCU_NOINLINE static int load_graph(mcu_model *m) {
+    for (uint32_t i = 0; i < m->n_buffers; i++) {
+        mcu_buffer b;
+        mcu_tensor t;
+        buffer_rec(m, i, &b);
+        if (b.key >= m->n_tensors) return 62;
+        if (b.key < 0) {
+            if ((uint32_t)(-1 - b.key) >= m->n_steps) return 63;
+            continue;
+        }
+        mcu_tensor_at(m, b.key, &t);
+        if (t.flags & MCU_T_CONST) return 64;
+        if (t.arena_offset != b.offset) return 65;
+        /* geometry: a 1xHxWxC map of 1-byte elements is held as (H, W, C) rows, any other
+         * tensor flat; a ring holds some of a map's rows, a pixel one pixel */
+        int map = t.rank == 4 && t.dims[0] == 1 && (t.dtype == MCU_DT_INT8 || t.dtype == MCU_DT_UINT8 || t.dtype == MCU_DT_BOOL);
+        int ok;
+        if (b.kind == MCU_BUF_FULL)
+            ok = map ? b.rows == t.dims[1] && b.width == t.dims[2] && b.channels == t.dims[3]
+                     : b.rows == 1 && b.width == 1 && b.channels == tensor_bytes(&t);
+        else if (b.kind == MCU_BUF_RING)
+            ok = map && b.rows <= t.dims[1] && b.width <= t.dims[2] && b.channels == t.dims[3];
+        else
+            ok = map && b.rows == 1 && b.width == 1 && b.channels == t.dims[3];
+        if (!ok) return 66;
+    }
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        mcu_tensor t;
+        mcu_buffer b;
+        mcu_tensor_at(m, i, &t);
+        if (!(t.flags & MCU_T_CONST) && t.arena_offset != MCU_NONE32 && !mcu_buffer_of(m, i, &b)) return 67;
+    }
+    const uint8_t *dev_io = section(m, PLAN) + 32;
+    int row = load_io(m, &dev_io, m->n_inputs, m->inputs, 0);
+    return row ? row : load_io(m, &dev_io, m->n_outputs, m->outputs, 1);
+}
+
+/* ops (78, 79, 95, 106-127), then steps (70-77, 80-91, 128), then the rest (92-98) */
+MCU_NOINLINE static int load_run(mcu_model *m) {
+    int row;
+    for (int32_t k = 0; k < m->n_ops; k++)
+        if ((row = check_op(m, k)) != 0) return row;
+    uint8_t phase = 0;
+    uint32_t n_input = 0;
+    for (uint32_t i = 0; i < m->n_steps; i++) {
+        if ((row = check_step(m, i, &phase)) != 0) return row;
+        n_input += m->steps[i * MCU_STEP_ENTRY] == MCU_STEP_INPUT;
+    }
+    for (uint32_t i = 0; i < m->n_buffers; i++) {
+        mcu_buffer b;
+        mcu_step s;
+        mcu_op op;
+        buffer_rec(m, i, &b);
+        if (b.key < 0) {
+            mcu_step_at(m, (uint32_t)(-1 - b.key), &s);
+            if (s.kind != MCU_STEP_RUN || !(s.flags & 1u)) return 92;
+            mcu_op_at(m, s.op, &op);
+            if (op.code != MCU_OP_DEPTHWISE_CONV_2D) return 92;
+        }
+        if (b.kind == MCU_BUF_PIXEL) {
+            uint32_t j;
+            for (j = 0; j < m->n_steps; j++) {
+                mcu_step_at(m, j, &s);
+                if (s.kind != MCU_STEP_WINDOW || s.fused < 0) continue;
+                mcu_op_at(m, s.fused, &op);
+                if (mcu_op_out(&op, 0) == b.key) break;
+            }
+            if (j == m->n_steps) return 93;
+        }
+    }
+    if (m->streamed != (n_input > 0)) return 94;
+    for (uint32_t k = 0; k < m->n_inputs; k++) {
+        int32_t t = m->inputs[k].tensor;
+        if (!graph_input(m, t) && !made(m, t, 1u << MCU_STEP_PRE, m->n_steps, -1)) return 96;
+    }
+    for (uint32_t k = 0; k < m->n_outputs; k++) {
+        int32_t t = m->outputs[k].tensor;
+        if (!is_io(m->inputs, m->n_inputs, t) && !made(m, t, DEV_KINDS, m->n_steps, -1)) return 97;
+    }
+    const uint8_t *io = section(m, IO);
+    uint32_t gin = mcu_rd16(io), gout = mcu_rd16(io + 2);
+    for (uint32_t k = 0; k < gout; k++) {
+        int32_t t = mcu_rd16(io + 4 + 2 * (gin + k));
+        mcu_tensor x;
+        mcu_tensor_at(m, t, &x);
+        if (!graph_input(m, t) && !(x.flags & MCU_T_CONST) && !made(m, t, HOST_KINDS, m->n_steps, -1) &&
+            !is_io(m->outputs, m->n_outputs, t))
+            return 98;
+    }
+    return 0;
+}
+
+static int load(const uint8_t *img, uint32_t len, mcu_model *m) {
+    span sec[8];
+    int row = load_header(img, len, m, sec);
+    if (!row) row = load_tensors(m, sec);
+    if (!row) row = load_ops(m);
+    if (!row) row = load_graph_io(m, sec);
+    if (!row) row = load_plan(m, sec);
+    if (!row) row = load_graph(m);
+    return row ? row : load_run(m);
 }
 
 mcu_status mcu_load(const uint8_t *img, uint32_t len, mcu_model *m) {
     if (!img || !m) return MCU_ERR_ARG;
     memset(m, 0, sizeof *m);
     if ((uintptr_t)img & 3u) return MCU_ERR_ARG; /* fields are read as aligned words */
-    if (len < 4) return MCU_ERR_TRUNCATED;
-    if (memcmp(img, "MCUN", 4) != 0) return MCU_ERR_MAGIC;
-    if (len < MCU_HEADER_SIZE) return MCU_ERR_TRUNCATED;
-    if (mcu_rd16(img + 4) != MCU_FORMAT_VERSION) return MCU_ERR_VERSION;
-    if (mcu_rd16(img + 6) != MCU_HEADER_SIZE) return MCU_ERR_HEADER;
-    {
-        uint8_t h[MCU_HEADER_SIZE];
-        memcpy(h, img, MCU_HEADER_SIZE);
-        memset(h + 28, 0, 4);
-        if (crc32(h, MCU_HEADER_SIZE, 0) != mcu_rd32(img + 28)) return MCU_ERR_HEADER_CRC;
-    }
-    uint32_t total = mcu_rd32(img + 12);
-    if (mcu_rd32(img + 8) != 0) return MCU_ERR_HEADER;
-    if (len < total) return MCU_ERR_TRUNCATED;
-    if (len > total || total < MCU_HEADER_SIZE) return MCU_ERR_HEADER;
-    if (crc32(img + MCU_HEADER_SIZE, total - MCU_HEADER_SIZE, 0) != mcu_rd32(img + 16)) return MCU_ERR_CRC;
-    m->image = img;
-    m->size = total;
-    m->n_tensors = mcu_rd16(img + 20);
-    m->n_ops = mcu_rd16(img + 22);
-    m->arena_bytes = mcu_rd32(img + 24);
-    if (m->n_tensors > 0x7FFF) return MCU_ERR_HEADER;
-
-    span sec[8];
-    for (int i = 0; i < 8; i++) {
-        sec[i].off = mcu_rd32(img + 32 + 8 * i);
-        sec[i].size = mcu_rd32(img + 36 + 8 * i);
-        if (sec[i].off < MCU_HEADER_SIZE || (sec[i].off & 15u) || sec[i].off > total || sec[i].size > total - sec[i].off)
-            return MCU_ERR_SECTION;
-    }
-    for (int i = 0; i < 8; i++)
-        for (int j = i + 1; j < 8; j++)
-            if (sec[i].off < sec[j].off + sec[j].size && sec[j].off < sec[i].off + sec[i].size && sec[i].size && sec[j].size)
-                return MCU_ERR_SECTION;
-    enum { STRINGS, TENSORS, OPS, IO, SCHEDULE, DATA, BUFFERS, PLAN };
-    m->name = (const char *)img + sec[STRINGS].off;
-    if (sec[STRINGS].size == 0 || memchr(m->name, 0, sec[STRINGS].size) == NULL) return MCU_ERR_SECTION;
-    m->tensors = img + sec[TENSORS].off;
-    m->ops = img + sec[OPS].off;
-    m->ops_size = sec[OPS].size;
-    m->data = img + sec[DATA].off;
-    m->data_size = sec[DATA].size;
-    if (sec[TENSORS].size != (uint32_t)m->n_tensors * MCU_TENSOR_ENTRY) return MCU_ERR_TENSOR;
-
-    for (int32_t i = 0; i < m->n_tensors; i++) {
-        mcu_tensor t;
-        mcu_tensor_at(m, i, &t);
-        const uint8_t *e = m->tensors + (uint32_t)i * MCU_TENSOR_ENTRY;
-        if (t.dtype < 1 || t.dtype > 7 || t.rank > 4 || (t.flags & ~15u) || e[3]) return MCU_ERR_TENSOR;
-        int64_t n = tensor_bytes(&t);
-        if (n < 0) return MCU_ERR_TENSOR;
-        if (t.flags & MCU_T_CONST) {
-            if ((t.data_offset & 15u) || t.data_size != (uint32_t)n || t.data_offset > m->data_size ||
-                t.data_size > m->data_size - t.data_offset)
-                return MCU_ERR_TENSOR;
-        }
-        if (t.arena_offset != MCU_NONE32 && t.arena_offset >= (m->arena_bytes ? m->arena_bytes : 1)) return MCU_ERR_TENSOR;
-    }
-
-    if (m->ops_size < 4u * m->n_ops) return MCU_ERR_OP;
-    for (int32_t i = 0; i < m->n_ops; i++) {
-        uint32_t pos = mcu_rd32(m->ops + 4 * (uint32_t)i);
-        if ((pos & 3u) || pos > m->ops_size || m->ops_size - pos < 8) return MCU_ERR_OP;
-        mcu_op op;
-        mcu_op_at(m, i, &op);
-        if (op.code < 1 || op.code >= MCU_OP_COUNT || op.n_out < 1 || mcu_rd16(m->ops + pos + 6)) return MCU_ERR_OP;
-        uint32_t words_at = (uint32_t)(op.words - m->ops);
-        if (words_at > m->ops_size || (m->ops_size - words_at) / 4u < op.n_words) return MCU_ERR_OP;
-        for (int k = 0; k < op.n_in + op.n_out; k++) {
-            int32_t t = mcu_rds16(op.io + 2 * k);
-            if (t < (k < op.n_in ? -1 : 0) || t >= m->n_tensors) return MCU_ERR_OP;
-        }
-        if (op.n_words != EXPECTED_WORDS[op.code]) return MCU_ERR_PARAMS;
-    }
-
-    /* BUFFERS: sorted by key (binary search relies on it), each inside the arena. */
-    const uint8_t *b0 = img + sec[BUFFERS].off;
-    if (sec[BUFFERS].size < 4) return MCU_ERR_BUFFER;
-    m->n_buffers = mcu_rd32(b0);
-    if (m->n_buffers > (sec[BUFFERS].size - 4) / MCU_BUFFER_ENTRY) return MCU_ERR_BUFFER;
-    m->buffers = b0 + 4;
-    for (uint32_t i = 0; i < m->n_buffers; i++) {
-        mcu_buffer b;
-        buffer_at(m, i, &b);
-        const uint8_t *e = m->buffers + i * MCU_BUFFER_ENTRY;
-        if (e[3] || mcu_rd32(e + 20)) return MCU_ERR_BUFFER;
-        if (i && mcu_rds16(e - MCU_BUFFER_ENTRY) >= b.key) return MCU_ERR_BUFFER;
-        mcu_status st = check_buffer(m, &b);
-        if (st != MCU_OK) return st;
-        if (b.alias_of >= 0) {
-            mcu_buffer a;
-            if (b.alias_of == b.key || !mcu_buffer_of(m, b.alias_of, &a) || a.offset != b.offset) return MCU_ERR_BUFFER;
-        } else if (b.alias_of != -1) {
-            return MCU_ERR_BUFFER;
-        }
-    }
-
-    /* PLAN */
-    const uint8_t *p = img + sec[PLAN].off, *pend = p + sec[PLAN].size;
-    if (sec[PLAN].size < 32) return MCU_ERR_PLAN;
-    m->strategy = p[0];
-    m->halo = p[1];
-    m->streamed = (uint8_t)(mcu_rd32(p + 8) & 1u);
-    if (m->strategy > 2 || m->halo > 2 || (mcu_rd32(p + 8) & ~1u)) return MCU_ERR_PLAN;
-    uint32_t n_in = mcu_rd16(p + 28), n_out = mcu_rd16(p + 30);
-    if (n_in > MCU_MAX_IO || n_out > MCU_MAX_IO || n_out < 1) return MCU_ERR_PLAN;
-    m->n_inputs = (uint8_t)n_in;
-    m->n_outputs = (uint8_t)n_out;
-    p += 32;
-    mcu_status st = load_io(m, &p, pend, (int)n_in, m->inputs);
-    if (st == MCU_OK) st = load_io(m, &p, pend, (int)n_out, m->outputs);
-    if (st != MCU_OK) return st;
-    for (uint32_t k = 0; k < n_out; k++) {
-        mcu_buffer b;
-        mcu_buffer_of(m, m->outputs[k].tensor, &b);
-        if (b.kind != MCU_BUF_FULL) return MCU_ERR_PLAN;
-    }
-    if (p + 2 > pend) return MCU_ERR_PLAN;
-    m->n_patches = mcu_rd16(p);
-    p += 2;
-    m->col_origin = p;
-    for (uint32_t k = 0; k < m->n_patches; k++) {
-        if (p + 2 > pend) return MCU_ERR_PLAN;
-        uint32_t cnt = mcu_rd16(p);
-        p += 2;
-        if ((uint32_t)(pend - p) / 4u < cnt) return MCU_ERR_PLAN;
-        for (uint32_t j = 0; j < cnt; j++)
-            if (mcu_rd16(p + 4 * j) >= m->n_tensors) return MCU_ERR_PLAN;
-        p += 4 * cnt;
-    }
-
-    /* SCHEDULE */
-    const uint8_t *s0 = img + sec[SCHEDULE].off;
-    if (sec[SCHEDULE].size < 4) return MCU_ERR_STEP;
-    m->n_steps = mcu_rd32(s0);
-    if (m->n_steps > (sec[SCHEDULE].size - 4) / MCU_STEP_ENTRY) return MCU_ERR_STEP;
-    m->steps = s0 + 4;
-    for (int32_t i = 0; i < m->n_ops; i++) {
-        mcu_op op;
-        mcu_op_at(m, i, &op);
-        mcu_tensor y;
-        mcu_tensor_at(m, mcu_op_out(&op, 0), &y);
-        mcu_buffer b;
-        if (!mcu_buffer_of(m, mcu_op_out(&op, 0), &b)) continue; /* a host-side op */
-        st = check_op_params(m, &op);
-        if (st != MCU_OK) return st;
-    }
-    for (uint32_t i = 0; i < m->n_steps; i++) {
-        st = check_step(m, i);
-        if (st != MCU_OK) return st;
-    }
-    return MCU_OK;
+    int row = load(img, len, m);
+    if (!row) return MCU_OK;
+    uint32_t v = (uint32_t)(ROW_STATUS[row >> 1] >> (4 * (row & 1))) & 15u;
+    m->check = (uint16_t)row;
+    return (mcu_status) - (int)(v == 1 ? 17 : v);
 }
 
 uint32_t mcu_arena_bytes(const mcu_model *m) { return m ? m->arena_bytes : 0; }

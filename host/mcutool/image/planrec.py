@@ -31,6 +31,7 @@ _PLAN = struct.Struct("<BBHHHIQQ")
 assert _STEP.size == 16 and _BUF.size == 24 and _PLAN.size == 28
 
 U16 = 0xFFFF
+MAX_DEVICE_IO = 8  # MCU_MAX_IO (device/engine/include/mcunet.h): the device inputs and outputs mcu_model holds
 
 
 def _u16(v: int, what: str) -> int:
@@ -71,54 +72,59 @@ def encode(plan: Plan) -> tuple[bytes, bytes, bytes]:
 
 
 class _Reader:
-    def __init__(self, buf: bytes, section: str, where: str):
-        self.buf, self.pos, self.section, self.where = buf, 0, section, where
+    def __init__(self, buf: bytes, section: str, where: str, check: int):
+        self.buf, self.pos, self.section, self.where, self.check = buf, 0, section, where, check
 
     def take(self, fmt: str):
         s = struct.Struct(fmt)
         if self.pos + s.size > len(self.buf):
-            raise McutoolError(f"{self.where}: {self.section} section too short")
+            raise McutoolError(f"{self.where}: {self.section} section too short", check=self.check)
         v = s.unpack_from(self.buf, self.pos)
         self.pos += s.size
         return v
 
 
-def decode(sched: bytes, bufs: bytes, head: bytes, arena_bytes: int, where: str) -> Plan:
-    r = _Reader(sched, "SCHEDULE", where)
+def decode(sched: bytes, bufs: bytes, head: bytes, arena_bytes: int, where: str, n_tensors: int | None = None) -> Plan:
+    """The plan of the three sections, checked (docs/flash-image.md §6, checks 45-61, 101-103;
+    68 too when the image's tensor count is given)."""
+    r = _Reader(sched, "SCHEDULE", where, 45)
     (n,) = r.take("<I")
     if n > (len(sched) - 4) // _STEP.size:
-        raise McutoolError(f"{where}: SCHEDULE holds fewer than its {n} steps")
+        raise McutoolError(f"{where}: SCHEDULE holds fewer than its {n} steps", check=46)
     steps = []
     for i in range(n):
         kind, flags, op, r0, r1, c0, c1, patch, fused = r.take(_STEP.format)
         if kind not in STEP_NAMES or flags & ~1:
-            raise McutoolError(f"{where}: schedule step {i}: kind {kind} / flags {flags} invalid")
+            raise McutoolError(f"{where}: schedule step {i}: kind {kind} / flags {flags} invalid", check=47)
         steps.append(Step(STEP_NAMES[kind], op, r0, r1, c0, c1, patch, bool(flags & 1), fused))
-    r = _Reader(bufs, "BUFFERS", where)
+    r = _Reader(bufs, "BUFFERS", where, 48)
     (n,) = r.take("<I")
     if n > (len(bufs) - 4) // _BUF.size:
-        raise McutoolError(f"{where}: BUFFERS holds fewer than its {n} buffers")
+        raise McutoolError(f"{where}: BUFFERS holds fewer than its {n} buffers", check=49)
     buffers = {}
     for i in range(n):
         key, kind, z0, rows, width, ch, alias, off, size, z1 = r.take(_BUF.format)
         if kind not in BUF_NAMES or z0 or z1:
-            raise McutoolError(f"{where}: buffer {i}: kind {kind} invalid or reserved fields set")
+            raise McutoolError(f"{where}: buffer {i}: kind {kind} invalid or reserved fields set", check=50)
         b = Buffer(key, BUF_NAMES[kind], rows, width, ch, off, [], alias)
         if key in buffers:
-            raise McutoolError(f"{where}: buffer {i}: a second buffer for {key}")
+            raise McutoolError(f"{where}: buffer {i}: a second buffer for {key}", check=51)
+        if buffers and key < prev:
+            raise McutoolError(f"{where}: buffer {i}: key {key} after {prev}; buffers are sorted by key", check=101)
+        prev = key
         if b.size != size:
-            raise McutoolError(f"{where}: buffer {i} (tensor {key}): size {size} is not {rows}x{width}x{ch}")
+            raise McutoolError(f"{where}: buffer {i} (tensor {key}): size {size} is not {rows}x{width}x{ch}", check=52)
         if off + size > arena_bytes:
             raise McutoolError(f"{where}: buffer {i} (tensor {key}): {rows}x{width}x{ch} at {off} (+{size}) "
-                               f"does not fit the {arena_bytes}-byte arena")
+                               f"does not fit the {arena_bytes}-byte arena", check=53)
         if off % ARENA_ALIGN:
-            raise McutoolError(f"{where}: buffer {i} (tensor {key}): offset {off} is not a multiple of {ARENA_ALIGN}")
+            raise McutoolError(f"{where}: buffer {i} (tensor {key}): offset {off} is not a multiple of {ARENA_ALIGN}", check=54)
         if b.kind == RING and rows < 1:
-            raise McutoolError(f"{where}: buffer {i} (tensor {key}): a ring of {rows} rows")
+            raise McutoolError(f"{where}: buffer {i} (tensor {key}): a ring of {rows} rows", check=55)
         buffers[key] = b
     for key, b in buffers.items():
         if b.alias_of != -1 and (b.alias_of < 0 or b.alias_of not in buffers or b.alias_of == key):
-            raise McutoolError(f"{where}: buffer of tensor {key} aliases {b.alias_of}, which has no buffer")
+            raise McutoolError(f"{where}: buffer of tensor {key} aliases {b.alias_of}, which has no buffer", check=56)
     rooted: set = set()  # buffers known to lead to one that owns its bytes
     for key, b in buffers.items():
         # An alias shares its target's bytes: same start, no byte beyond the target's end;
@@ -128,23 +134,34 @@ def decode(sched: bytes, bufs: bytes, head: bytes, arena_bytes: int, where: str)
             target = buffers[a.alias_of]
             if target.offset != a.offset or a.size > target.size:
                 raise McutoolError(f"{where}: buffer of tensor {a.tensor} at {a.offset} (+{a.size}) aliases tensor "
-                                   f"{target.tensor} at {target.offset} (+{target.size}) but does not lie inside it")
+                                   f"{target.tensor} at {target.offset} (+{target.size}) but does not lie inside it", check=57)
             if a.alias_of in path:
-                raise McutoolError(f"{where}: buffers of tensors {sorted(path)} alias each other in a cycle")
+                raise McutoolError(f"{where}: buffers of tensors {sorted(path)} alias each other in a cycle", check=58)
             path.add(a.alias_of)
             a = target
         rooted.update(path)
-    r = _Reader(head, "PLAN", where)
+    r = _Reader(head, "PLAN", where, 59)
     strat, halo, split, gn, gm, flags, macs, base = r.take(_PLAN.format)
+    r.check = 61
     if strat >= len(STRATEGIES) or halo >= len(HALOS) or flags & ~1:
-        raise McutoolError(f"{where}: PLAN strategy {strat} / halo {halo} / flags {flags} invalid")
+        raise McutoolError(f"{where}: PLAN strategy {strat} / halo {halo} / flags {flags} invalid", check=60)
     n_in, n_out = r.take("<HH")
     io = r.take(f"<{n_in + n_out}h") if n_in + n_out else ()
     (n_patches,) = r.take("<H")
+    if n_in > MAX_DEVICE_IO or not 1 <= n_out <= MAX_DEVICE_IO:
+        raise McutoolError(f"{where}: PLAN has {n_in} device inputs and {n_out} device outputs; the engine takes 0 to "
+                           f"{MAX_DEVICE_IO} inputs and 1 to {MAX_DEVICE_IO} outputs", check=102)
     origins = []
-    for _ in range(n_patches):
+    for p in range(n_patches):
         (cnt,) = r.take("<H")
         pairs = r.take(f"<{2 * cnt}H") if cnt else ()
+        for k in range(cnt):
+            if n_tensors is not None and pairs[2 * k] >= n_tensors:
+                raise McutoolError(f"{where}: patch {p}: column origin of tensor {pairs[2 * k]}, but the image has "
+                                   f"{n_tensors}", check=68)
+            if STRATEGIES[strat] != "patch" or (k and pairs[2 * k] <= pairs[2 * k - 2]):
+                raise McutoolError(f"{where}: patch {p}: column origins of tensors {list(pairs[::2])}; only a patch plan "
+                                   f"has them, each tensor once, in increasing order", check=103)
         origins.append({pairs[2 * k]: pairs[2 * k + 1] for k in range(cnt)})
     return Plan(STRATEGIES[strat], steps, buffers, arena_bytes=arena_bytes, col_origin=origins or [{}],
                 split=split, grid=(gn, gm), halo=HALOS[halo], macs=macs, base_macs=base,

@@ -3,7 +3,8 @@
  *   m = _engine.Model(image_bytes)           # mcu_load; ValueError with the engine's message
  *   m.arena_bytes, m.name, m.inputs, m.outputs, m.streamed
  *   outs = m.invoke([in0, ...], arena=None)  # bytes per device output
- *   _engine.load_status(image_bytes) -> (code, message)   # never raises: for fuzzing
+ *   _engine.load_status(image_bytes) -> (code, message, check)  # never raises: for fuzzing;
+ *                                        check: the row of docs/flash-image.md §6 that failed
  *
  * It also offers the names of the MicroPython module `mcunet` (device/micropython), so that
  * the device app runs unchanged on the simulated board:
@@ -397,14 +398,17 @@ static PyObject *load_status(PyObject *mod, PyObject *arg) {
     (void)mod;
     Py_buffer b;
     mcu_model m;
+    m.check = 0; /* mcu_load leaves it alone only when refusing its arguments */
     if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
     mcu_status st = mcu_load((const uint8_t *)b.buf, (uint32_t)(b.len > 0xFFFFFFFFLL ? 0xFFFFFFFFLL : b.len), &m);
     PyBuffer_Release(&b);
-    return Py_BuildValue("(is)", (int)st, mcu_status_str(st));
+    return Py_BuildValue("(isi)", (int)st, mcu_status_str(st), (int)m.check);
 }
 
 static PyMethodDef module_methods[] = {
-    {"load_status", load_status, METH_O, "load_status(image) -> (status code, message); never raises"},
+    {"load_status", load_status, METH_O,
+     "load_status(image) -> (status code, message, check): check is the row of docs/flash-image.md §6 that "
+     "failed first (0 if none); never raises"},
     {NULL, NULL, 0, NULL},
 };
 
