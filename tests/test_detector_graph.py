@@ -6,6 +6,9 @@ out of range", status -11): its LOGISTIC runs on a rank-3 tensor. Here it runs i
 engine, bit-exact with TFLM: the numpy reference, the C engine on the host under every
 plan, the C engine on an emulated Cortex-M0+, and through `mcutool convert` / `verify`.
 """
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import random_inputs
@@ -102,3 +105,19 @@ def test_convert_and_verify_native(detector, tmp_path, capsys):
     assert main(["verify", str(model), "--engine", "native", "--inputs", "3"]) == 0
     out = capsys.readouterr().out
     assert "bit-exact" in out and "native" in out
+
+
+def test_convert_refuses_what_the_engine_cannot_run(tmp_path):
+    """A valid TFLite model the planner accepts but the engine cannot run (a stride past the
+    engine's range): convert says which op, in one line, and writes nothing."""
+    from modelgen import conv2d
+
+    model = tmp_path / "stride65.tflite"
+    model.write_bytes(conv2d(np.random.default_rng(0), in_shape=(1, 70, 70, 1), out_ch=2, kernel=(1, 1),
+                             stride=(65, 65), padding="VALID"))
+    out = tmp_path / "s.mcu"
+    r = subprocess.run([sys.executable, "-m", "mcutool.cli", "convert", str(model), "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "the engine cannot run this model as planned" in r.stderr and "op 0 (CONV_2D): stride (65, 65)" in r.stderr
+    assert not out.exists()
