@@ -40,7 +40,10 @@ sanitize = os.environ.get("MCUTOOL_SANITIZE") == "1"
 flags = ["-std=c99", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 link = []
 if sanitize:
-    flags += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    # uninitialised locals get a pattern (0xFE...): a read of one makes a wild pointer ASan
+    # reports every time, not a stale value that happens to work
+    flags += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+              "-ftrivial-auto-var-init=pattern"]
     link += ["-fsanitize=address,undefined"]
 
 setup(

@@ -210,7 +210,7 @@ static uint8_t *arena_of(const mcunet_model_obj_t *self, mp_obj_t *obj, uint32_t
     if ((uintptr_t)bi.buf & 3u) {
         mp_raise_ValueError(MP_ERROR_TEXT("arena must be word-aligned"));
     }
-    *len = (uint64_t)bi.len > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)bi.len;
+    *len = need; // the engine is given exactly what the plan needs, however long the buffer
     return bi.buf;
 }
 

@@ -59,7 +59,6 @@ class NativeRunner:
             self.model = engine().Model(image)
         except ValueError as e:
             raise McutoolError(str(e)) from None
-        self.arena = bytearray(self.model.arena_bytes + 8)
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         from ..ref.host_steps import device_inputs, graph_outputs

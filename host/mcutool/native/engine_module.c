@@ -16,6 +16,82 @@
 
 #include "mcunet.h"
 
+/* ---- the arena -------------------------------------------------------------------------
+ * The engine is given exactly arena_bytes, so that the sanitizer build sees any byte it
+ * touches outside them. invoke() without arena= makes a block of its own: under
+ * AddressSanitizer exactly arena_bytes long, so that ASan's redzones sit against both ends;
+ * in other builds with ARENA_GUARD bytes of GUARD_BYTE on either side, checked after the run.
+ * A caller's arena (arena=, begin()) may be longer than arena_bytes: up to TAIL_GUARD bytes
+ * after arena_bytes are copied before the run and compared after it (and after every need()
+ * and feed()). Either guard found changed raises RuntimeError naming the overrun. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_GUARD 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_GUARD 0
+#endif
+#endif
+#ifndef ARENA_GUARD
+#define ARENA_GUARD 64
+#endif
+#define TAIL_GUARD 64
+#define GUARD_BYTE 0xA5
+#define ARENA_FILL 0x5A /* what a fresh arena holds: nothing may depend on it */
+
+/* arena_bytes zero-or-more bytes of a block of their own, word-aligned (malloc's alignment) */
+static uint8_t *arena_new(uint32_t n) {
+    size_t len = (size_t)n + 2 * ARENA_GUARD;
+    uint8_t *block = (uint8_t *)PyMem_RawMalloc(len ? len : 1);
+    if (!block) return NULL;
+#if ARENA_GUARD
+    memset(block, GUARD_BYTE, ARENA_GUARD);
+    memset(block + ARENA_GUARD + n, GUARD_BYTE, ARENA_GUARD);
+#endif
+    memset(block + ARENA_GUARD, ARENA_FILL, n);
+    return block + ARENA_GUARD;
+}
+
+/* Frees an arena_new() block; -1 with RuntimeError set if a guard byte was written. */
+static int arena_free(uint8_t *arena, uint32_t n) {
+    int bad = 0;
+    long where = 0;
+    for (long i = 0; i < ARENA_GUARD && !bad; i++) {
+        if (arena[-1 - i] != GUARD_BYTE) bad = 1, where = -1 - i;
+        else if (arena[(size_t)n + (size_t)i] != GUARD_BYTE) bad = 1, where = (long)n + i;
+    }
+    PyMem_RawFree(arena - ARENA_GUARD);
+    if (!bad) return 0;
+    PyErr_Format(PyExc_RuntimeError, "the engine wrote outside its %lu-byte arena: byte %ld changed",
+                 (unsigned long)n, where);
+    return -1;
+}
+
+/* A caller's arena past arena_bytes: the bytes kept to compare. */
+typedef struct {
+    uint8_t *at;
+    Py_ssize_t len;
+    uint8_t copy[TAIL_GUARD];
+} arena_tail;
+
+static void tail_keep(arena_tail *t, uint8_t *arena, Py_ssize_t len, uint32_t need) {
+    t->at = arena + need;
+    t->len = len > (Py_ssize_t)need ? len - (Py_ssize_t)need : 0;
+    if (t->len > TAIL_GUARD) t->len = TAIL_GUARD;
+    memcpy(t->copy, t->at, (size_t)t->len);
+}
+
+/* -1 with RuntimeError set if the engine wrote a byte of the caller's arena past arena_bytes. */
+static int tail_check(const arena_tail *t, uint32_t need) {
+    for (Py_ssize_t i = 0; i < t->len; i++)
+        if (t->at[i] != t->copy[i]) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "the engine wrote outside its %lu-byte arena: byte %ld of the caller's arena changed",
+                         (unsigned long)need, (long)need + (long)i);
+            return -1;
+        }
+    return 0;
+}
+
 typedef struct {
     PyObject_HEAD
     mcu_model model;
@@ -26,6 +102,7 @@ typedef struct {
     int has_arena;
     int run_state;   /* 0 none, 1 begun (inputs may be set), 2 running, 3 done */
     mcu_status run_status;
+    arena_tail tail; /* the caller's bytes past arena_bytes, to check after each step of the run */
 } ModelObject;
 
 static void release_arena(ModelObject *self) {
@@ -95,8 +172,9 @@ static PyObject *Model_invoke(ModelObject *self, PyObject *args, PyObject *kw) {
     PyObject *outs = NULL, *result = NULL;
     int got = 0;
     Py_buffer arena = {0};
-    uint8_t *arena_ptr = NULL;
-    PyObject *own_arena = NULL;
+    uint8_t *arena_ptr = NULL, *own = NULL;
+    uint32_t arena_len = m->arena_bytes;
+    arena_tail tail = {0};
     for (; got < m->n_inputs; got++) {
         if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &in[got], PyBUF_SIMPLE) < 0) goto done;
         if (in[got].len != m->inputs[got].bytes) {
@@ -108,14 +186,17 @@ static PyObject *Model_invoke(ModelObject *self, PyObject *args, PyObject *kw) {
         in_ptr[got] = (const int8_t *)in[got].buf;
     }
     if (arena_obj == Py_None) {
-        /* word-aligned: PyBytes data is at least 8-byte aligned */
-        own_arena = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)m->arena_bytes + 8);
-        if (!own_arena) goto done;
-        uintptr_t a = (uintptr_t)PyByteArray_AS_STRING(own_arena);
-        arena_ptr = (uint8_t *)((a + 7u) & ~(uintptr_t)7u);
+        own = arena_ptr = arena_new(m->arena_bytes);
+        if (!own) {
+            PyErr_NoMemory();
+            goto done;
+        }
     } else {
         if (PyObject_GetBuffer(arena_obj, &arena, PyBUF_WRITABLE) < 0) goto done;
         arena_ptr = (uint8_t *)arena.buf;
+        /* exactly arena_bytes of it (if it has fewer, the engine says the arena is too small) */
+        if (arena.len < (Py_ssize_t)m->arena_bytes) arena_len = (uint32_t)arena.len;
+        tail_keep(&tail, arena_ptr, arena.len, arena_len);
     }
     outs = PyList_New(m->n_outputs);
     if (!outs) goto done;
@@ -127,8 +208,9 @@ static PyObject *Model_invoke(ModelObject *self, PyObject *args, PyObject *kw) {
     }
     mcu_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = mcu_invoke(m, arena_ptr, arena_obj == Py_None ? m->arena_bytes : (uint32_t)arena.len, in_ptr, out_ptr);
+    st = mcu_invoke(m, arena_ptr, arena_len, in_ptr, out_ptr);
     Py_END_ALLOW_THREADS
+    if (tail_check(&tail, arena_len) < 0) goto done;
     if (st != MCU_OK) {
         PyErr_Format(PyExc_ValueError, "engine: %s (status %d)", mcu_status_str(st), (int)st);
         goto done;
@@ -138,7 +220,7 @@ static PyObject *Model_invoke(ModelObject *self, PyObject *args, PyObject *kw) {
 done:
     for (int k = 0; k < got; k++) PyBuffer_Release(&in[k]);
     if (arena.buf) PyBuffer_Release(&arena);
-    Py_XDECREF(own_arena);
+    if (own && arena_free(own, m->arena_bytes) < 0) Py_CLEAR(result);
     Py_XDECREF(outs);
     Py_DECREF(seq);
     return result;
@@ -233,12 +315,15 @@ static PyObject *Model_begin(ModelObject *self, PyObject *arena_obj) {
         release_arena(self);
         return PyErr_Format(PyExc_ValueError, "the arena must be word-aligned");
     }
-    mcu_status st = mcu_begin(&self->run, &self->model, (uint8_t *)self->arena.buf,
-                              self->arena.len > 0xFFFFFFFFLL ? 0xFFFFFFFFu : (uint32_t)self->arena.len);
+    /* exactly arena_bytes of it (if it has fewer, the engine says the arena is too small) */
+    uint32_t need = self->model.arena_bytes;
+    if (self->arena.len < (Py_ssize_t)need) need = (uint32_t)self->arena.len;
+    mcu_status st = mcu_begin(&self->run, &self->model, (uint8_t *)self->arena.buf, need);
     if (st != MCU_OK) {
         release_arena(self);
         return engine_error(st);
     }
+    tail_keep(&self->tail, (uint8_t *)self->arena.buf, self->arena.len, need);
     self->run_state = 1;
     Py_RETURN_NONE;
 }
@@ -271,6 +356,10 @@ static PyObject *Model_need(ModelObject *self, PyObject *unused) {
         Py_BEGIN_ALLOW_THREADS
         st = mcu_continue(&self->run);
         Py_END_ALLOW_THREADS
+        if (tail_check(&self->tail, self->model.arena_bytes) < 0) {
+            release_arena(self);
+            return NULL;
+        }
         if (st < 0) {
             release_arena(self);
             return engine_error(st);
@@ -301,6 +390,10 @@ static PyObject *Model_feed(ModelObject *self, PyObject *args) {
     st = mcu_feed(&self->run, k, r0, r1, (const int8_t *)b.buf);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&b);
+    if (tail_check(&self->tail, self->model.arena_bytes) < 0) {
+        release_arena(self);
+        return NULL;
+    }
     if (st < 0) {
         if (st != MCU_ERR_STATE) release_arena(self); /* a wrong band leaves the run as it was */
         return engine_error(st);
