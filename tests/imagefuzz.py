@@ -476,6 +476,8 @@ REPRODUCERS = [
      [("op.param.HARD_SWISH.output_multiplier_exponent", 0, 1)]),
     ("ADD whose first input is a constant (the depthwise bias, int32): the executor reads it through a buffer "
      "it has not got (heap-use-after-free in broadcast)", ("small_chain", "layer"), [("op.input", 9, 6)]),
+    ("IN_PLACE on a PRE step: the C loader took it, the Python reader refused it (row 89)",
+     ("quantize_f32_to_i8", "layer"), [("step.flags", 0, 1)]),
 ]
 
 

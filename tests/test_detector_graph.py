@@ -121,3 +121,19 @@ def test_convert_refuses_what_the_engine_cannot_run(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "the engine cannot run this model as planned" in r.stderr and "op 0 (CONV_2D): stride (65, 65)" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind,shape2", [("ADD", (1, 1, 1, 4)), ("MUL", (4,))])
+def test_constant_operand_runs_natively(kind, shape2):
+    """An ADD or MUL with a constant operand (a quantized float model's): run whole, the
+    engine reads the constant in place from DATA; bit-exact with TFLM."""
+    from modelgen import float_model
+
+    rng = np.random.default_rng(7)
+    fm = float_model(rng, kind, shape2=shape2, const2=True)
+    q, _ = quantize(fm, rng.standard_normal((64, 1, 8, 8, 4)).astype(np.float32), Options(progress=False))
+    g = prepare_graph(parse_tflite(q))
+    assert any(g.t(i).is_const for i in g.ops[0].inputs)
+    for seed in (1, 2):
+        xs = random_inputs(g, seed)
+        _check(NativeRunner(pack(choose(g).lowered.graph, choose(g).plan))(xs), run_tflm(q, xs))

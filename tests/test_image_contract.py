@@ -486,6 +486,13 @@ CORPUS = [
     (125, "pad_shape", lambda: _edit(ti._case("pad_hw"), _bump_word("pad_hw", "PAD", "paddings", 3))),
     (126, "concat_axis", word("concat_channels", "CONCATENATION", "axis", 1)),
     (127, "resize_channels", lambda: _resize_channels()),
+    (116, "add_reads_int32_constant", io_index("small_chain", "ADD", 0, 6)),  # the fuzzer's find: a bias as data
+    (129, "softmax_left_shift_32", word("small_chain", "SOFTMAX", "input_left_shift", 32)),
+    (129, "logistic_left_shift_32", word("logistic", "LOGISTIC", "input_left_shift", 32)),
+    (129, "logistic_radius_negative", word("logistic", "LOGISTIC", "input_range_radius", -2**31)),
+    (129, "hard_swish_output_exponent_1", word("hard_swish", "HARD_SWISH", "output_multiplier_exponent", 1)),
+    (129, "hard_swish_reluish_exponent", word("hard_swish", "HARD_SWISH", "reluish_multiplier_exponent", 32767)),
+    (129, "hard_swish_zero_point", word("hard_swish", "HARD_SWISH", "output_zero_point", 2**31 - 1)),
 ]
 
 

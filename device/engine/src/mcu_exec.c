@@ -16,16 +16,30 @@ static int32_t elems(const mcu_tensor *t) {
     return n;
 }
 
+/* A constant operand (an ADD's, a CONCATENATION's: int8, mcu_load checks) has no buffer:
+ * the kernels read it in place from DATA, as a FULL buffer of all its bytes. Kernels never
+ * write their inputs, so the cast drops a const that only the image's flash has. */
+static int8_t *const_operand(const mcu_model *m, int32_t t) {
+    return (int8_t *)(uintptr_t)(m->data + mcu_rd32(m->tensors + (uint32_t)t * MCU_TENSOR_ENTRY + 28));
+}
+
 static void view_of(const mcu_model *m, uint8_t *arena, int32_t t, uint32_t patch, mcu_view *v) {
     mcu_buffer b;
     const uint8_t *e = m->tensors + (uint32_t)t * MCU_TENSOR_ENTRY; /* rank at +1, dims at +4 */
-    mcu_buffer_of(m, t, &b);
-    v->base = (int8_t *)(arena + b.offset);
+    if (!mcu_buffer_of(m, t, &b)) {
+        b.kind = MCU_BUF_FULL;
+        b.size = mcu_rd32(e + 32);
+        b.width = 1, b.channels = 0; /* stride, below: a rank-4 constant's rows are W * C bytes */
+        v->base = const_operand(m, t);
+    } else {
+        v->base = (int8_t *)(arena + b.offset);
+    }
     v->cap = b.kind == MCU_BUF_RING ? b.rows : 0;
     v->stride = (int32_t)b.width * b.channels;
     v->col0 = m->strategy == 2 ? mcu_col_origin(m, patch, t) : 0; /* only patch plans move columns */
     if (e[1] == 4) {
         v->h = (int32_t)mcu_rd32(e + 8), v->w = (int32_t)mcu_rd32(e + 12), v->c = (int32_t)mcu_rd32(e + 16);
+        if (!b.channels) v->stride = v->w * v->c;
     } else {
         v->h = 1, v->w = 1, v->c = (int32_t)b.size;
     }
@@ -33,8 +47,7 @@ static void view_of(const mcu_model *m, uint8_t *arena, int32_t t, uint32_t patc
 
 static int8_t *flat(const mcu_model *m, uint8_t *arena, int32_t t) {
     mcu_buffer b;
-    mcu_buffer_of(m, t, &b);
-    return (int8_t *)(arena + b.offset);
+    return mcu_buffer_of(m, t, &b) ? (int8_t *)(arena + b.offset) : const_operand(m, t);
 }
 
 static void add_params(const mcu_op *op, mcu_add_params *p) {
@@ -66,8 +79,8 @@ static mcu_status run_window(const mcu_model *m, uint8_t *arena, const mcu_op *o
         mcu_conv_params dp, pp;
         mcu_buffer pix;
         mcu_op_at(m, s->fused, &dw);
-        mcu_conv_params_of(m, &dw, &dp, 0);
-        mcu_conv_params_of(m, op, &pp, 0);
+        mcu_conv_params_of(m, &dw, &dp);
+        mcu_conv_params_of(m, op, &pp);
         mcu_buffer_of(m, mcu_op_out(&dw, 0), &pix);
         view_of(m, arena, mcu_op_in(&dw, 0), patch, &in);
         mcu_depthwise_pointwise(&dp, &pp, &in, pix.channels, &out, (int8_t *)(arena + pix.offset), r0, r1, c0, c1);
@@ -78,7 +91,7 @@ static mcu_status run_window(const mcu_model *m, uint8_t *arena, const mcu_op *o
     case MCU_OP_CONV_2D:
     case MCU_OP_DEPTHWISE_CONV_2D: {
         mcu_conv_params p;
-        mcu_conv_params_of(m, op, &p, 0);
+        mcu_conv_params_of(m, op, &p);
         if (op->code == MCU_OP_DEPTHWISE_CONV_2D) mcu_depthwise(&p, &in, &out, r0, r1, c0, c1);
         else if (p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && !p.pad_t && !p.pad_l)
             mcu_pointwise(&p, &in, &out, r0, r1, c0, c1);
@@ -142,7 +155,7 @@ static mcu_status run_whole(const mcu_model *m, uint8_t *arena, const mcu_op *op
         mcu_conv_params p;
         mcu_buffer sb;
         mcu_view io;
-        mcu_conv_params_of(m, op, &p, 0);
+        mcu_conv_params_of(m, op, &p);
         mcu_buffer_of(m, -1 - (int32_t)step, &sb);
         view_of(m, arena, tx, 0, &io);
         mcu_depthwise_inplace(&p, &io, y.dims[1], y.dims[2], (int8_t *)(arena + sb.offset));

@@ -33,9 +33,12 @@ static inline uint32_t mcu_rd32(const uint8_t *p) {
 static inline int16_t mcu_rds16(const uint8_t *p) { return (int16_t)mcu_rd16(p); }
 static inline int32_t mcu_rds32(const uint8_t *p) { return (int32_t)mcu_rd32(p); }
 
+/* The records below are decoded into int32_t fields, whatever the width in the image: on
+ * Thumb-1 a word of a struct on the stack is one load, a byte or half-word two. */
+
 /* A tensor entry, decoded. */
 typedef struct {
-    uint8_t dtype, rank, flags;
+    int32_t dtype, rank, flags;
     int32_t dims[4];
     int32_t zero_point;
     uint32_t scale_bits, data_offset, data_size, arena_offset;
@@ -43,26 +46,20 @@ typedef struct {
 
 /* An op record, decoded: operands and the parameter words (still in the image). */
 typedef struct {
-    uint16_t code;
-    uint8_t n_in, n_out;
-    uint16_t n_words;
+    int32_t code, n_in, n_out, n_words;
     const uint8_t *io;    /* int16 operands: inputs then outputs */
     const uint8_t *words; /* int32 parameter words */
 } mcu_op;
 
 /* A buffer record, decoded. */
 typedef struct {
-    int16_t key, alias_of;
-    uint8_t kind;
-    uint16_t rows, width, channels;
+    int32_t key, alias_of, kind, rows, width, channels;
     uint32_t offset, size;
 } mcu_buffer;
 
 /* A schedule step, decoded. */
 typedef struct {
-    uint8_t kind, flags;
-    int16_t op, fused;
-    uint16_t r0, r1, c0, c1, patch;
+    int32_t kind, flags, op, fused, r0, r1, c0, c1, patch;
 } mcu_step;
 
 void mcu_tensor_at(const mcu_model *m, int32_t i, mcu_tensor *t);
@@ -76,7 +73,8 @@ static inline int32_t mcu_op_in(const mcu_op *op, int k) { return mcu_rds16(op->
 static inline int32_t mcu_op_out(const mcu_op *op, int k) { return mcu_rds16(op->io + 2 * (op->n_in + k)); }
 static inline int32_t mcu_word(const mcu_op *op, int k) { return mcu_rds32(op->words + 4 * k); }
 
-/* Decode an op's parameters (words -> struct), with pointers into DATA/constants. */
-mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p, int check);
+/* Decode a checked CONV_2D / DEPTHWISE_CONV_2D's parameters (words -> struct), with pointers
+ * into DATA/constants. */
+void mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p);
 
 #endif

@@ -129,14 +129,14 @@ int32_t mcu_col_origin(const mcu_model *m, uint32_t patch, int32_t t) {
 /* ---- validation ------------------------------------------------------------------------ */
 
 /* Checks stay out of line: in one big function most of Thumb-1's short conditional branches
- * to a shared `return` could not reach it and would each need a long branch too. */
+ * to a shared `return` could not reach it and would each need a long branch too. (Which
+ * ones are inlined is what gave the smallest code at -Os, measured.) */
 #if defined(__GNUC__)
 #define MCU_NOINLINE __attribute__((noinline))
 #else
 #define MCU_NOINLINE
 #endif
 static mcu_status check_op_params(const mcu_model *m, const mcu_op *op) MCU_NOINLINE;
-static mcu_status check_whole(const mcu_model *m, const mcu_op *op) MCU_NOINLINE;
 
 typedef struct {
     uint32_t off, size;
@@ -151,32 +151,30 @@ static uint32_t tensor_bytes(const mcu_tensor *t) {
     return n;
 }
 
-/* An int32 array of `count` entries at DATA offset `off`, if it lies wholly in DATA. */
+/* Tensor t (a valid index) is a constant. */
+static int constant(const mcu_model *m, int32_t t) { return m->tensors[(uint32_t)t * MCU_TENSOR_ENTRY + 2] & MCU_T_CONST; }
+
 /* An int32 array parameter at DATA offset `off`: check 36 has put it wholly inside DATA. */
 static const int32_t *data_array(const mcu_model *m, int32_t off) { return (const int32_t *)(const void *)(m->data + off); }
 
-/* The same, checking it lies in DATA (mcu_conv_params_of keeps the words it had before check
- * 36 existed, so that the executor's decode of the same function compiles as it did). */
-static const int32_t *data_array_n(const mcu_model *m, int32_t off, int32_t count) {
-    if (off < 0 || count < 0 || (off & 15) || (uint32_t)off > m->data_size ||
-        (uint32_t)count > (m->data_size - (uint32_t)off) / 4u)
-        return NULL;
-    return (const int32_t *)(const void *)(m->data + off);
+/* Tensor t (an index checks 32 and 106 have made valid) is a constant of `dtype`. */
+static int is_const(const mcu_model *m, int32_t t, uint8_t dtype, mcu_tensor *x) {
+    mcu_tensor_at(m, t, x);
+    return (x->flags & MCU_T_CONST) && x->dtype == dtype;
 }
 
-static const uint8_t *const_data(const mcu_model *m, int32_t t_index, uint8_t dtype) {
-    mcu_tensor t;
-    if (t_index < 0 || t_index >= m->n_tensors) return NULL;
-    mcu_tensor_at(m, t_index, &t);
-    if (!(t.flags & MCU_T_CONST) || t.dtype != dtype) return NULL;
-    return m->data + t.data_offset;
+/* The op has no bias (input 2 absent or -1), or a constant int32 one of (n,). */
+static int bias_ok(const mcu_model *m, const mcu_op *op, int32_t n) {
+    mcu_tensor b;
+    return op->n_in < 3 || mcu_op_in(op, 2) < 0 || (is_const(m, mcu_op_in(op, 2), MCU_DT_INT32, &b) && b.rank == 1 && b.dims[0] == n);
 }
 
-/* Decode a CONV_2D / DEPTHWISE_CONV_2D record; with `check` (at load), also validate it. */
-mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p, int check) {
+/* Decode a CONV_2D / DEPTHWISE_CONV_2D record: the executor's path, every step. mcu_load has
+ * checked the op (conv_ok), so only the words, the kernel size and the pointers, straight
+ * from the tensor entries. */
+void mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p) {
     int dw = op->code == MCU_OP_DEPTHWISE_CONV_2D;
     int k = 0;
-    mcu_tensor x, w, y;
     p->stride_h = mcu_word(op, k++);
     p->stride_w = mcu_word(op, k++);
     p->dil_h = mcu_word(op, k++);
@@ -190,132 +188,88 @@ mcu_status mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_par
     p->output_offset = mcu_word(op, k++);
     p->act_min = mcu_word(op, k++);
     p->act_max = mcu_word(op, k++);
-    int32_t moff = mcu_word(op, k++), mcnt = mcu_word(op, k++);
-    int32_t soff = mcu_word(op, k++), scnt = mcu_word(op, k++);
-    int32_t qoff = mcu_word(op, k++), qcnt = mcu_word(op, k++);
-    if (!check) {
-        /* The executor's path, every step: mcu_load has checked this op, so only the
-         * pointers and the kernel size are needed, straight from the tensor entries. */
-        const uint8_t *we = m->tensors + (uint32_t)mcu_op_in(op, 1) * MCU_TENSOR_ENTRY;
-        p->kh = (int32_t)mcu_rd32(we + 8);
-        p->kw = (int32_t)mcu_rd32(we + 12);
-        p->weights = (const int8_t *)(m->data + mcu_rd32(we + 28));
-        p->bias = NULL;
-        if (op->n_in > 2 && mcu_op_in(op, 2) >= 0)
-            p->bias = (const int32_t *)(const void *)(m->data +
-                      mcu_rd32(m->tensors + (uint32_t)mcu_op_in(op, 2) * MCU_TENSOR_ENTRY + 28));
-        p->multiplier = (const int32_t *)(const void *)(m->data + moff);
-        p->shift = (const int32_t *)(const void *)(m->data + soff);
-        p->rq = (const int32_t *)(const void *)(m->data + qoff);
-        return MCU_OK;
-    }
-    if (op->n_in < 2 || op->n_out < 1) return MCU_ERR_PARAMS;
-    int32_t ti = mcu_op_in(op, 0), tw = mcu_op_in(op, 1), to = mcu_op_out(op, 0);
-    if (ti < 0 || tw < 0) return MCU_ERR_PARAMS;
-    mcu_tensor_at(m, ti, &x);
-    mcu_tensor_at(m, tw, &w);
-    mcu_tensor_at(m, to, &y);
-    if (x.rank != 4 || w.rank != 4 || y.rank != 4 || x.dtype != MCU_DT_INT8 || y.dtype != MCU_DT_INT8)
-        return MCU_ERR_PARAMS;
-    p->weights = (const int8_t *)const_data(m, tw, MCU_DT_INT8);
-    if (!p->weights) return MCU_ERR_PARAMS;
-    p->kh = w.dims[1];
-    p->kw = w.dims[2];
-    int32_t oc = y.dims[3];
-    if (dw ? (w.dims[0] != 1 || w.dims[3] != oc || p->depth_multiplier < 1 || x.dims[3] * p->depth_multiplier != oc)
-           : (w.dims[0] != oc || w.dims[3] != x.dims[3]))
-        return MCU_ERR_PARAMS;
+    int32_t moff = mcu_word(op, k), soff = mcu_word(op, k + 2), qoff = mcu_word(op, k + 4); /* each before its count */
+    const uint8_t *we = m->tensors + (uint32_t)mcu_op_in(op, 1) * MCU_TENSOR_ENTRY;
+    p->kh = (int32_t)mcu_rd32(we + 8);
+    p->kw = (int32_t)mcu_rd32(we + 12);
+    p->weights = (const int8_t *)(m->data + mcu_rd32(we + 28));
     p->bias = NULL;
-    if (op->n_in > 2 && mcu_op_in(op, 2) >= 0) {
-        mcu_tensor b;
-        mcu_tensor_at(m, mcu_op_in(op, 2), &b);
-        p->bias = (const int32_t *)(const void *)const_data(m, mcu_op_in(op, 2), MCU_DT_INT32);
-        if (!p->bias || b.rank != 1 || b.dims[0] != oc) return MCU_ERR_PARAMS;
-    }
-    p->multiplier = data_array_n(m, moff, mcnt);
-    p->shift = data_array_n(m, soff, scnt);
-    p->rq = data_array_n(m, qoff, qcnt);
-    if (!p->rq || qcnt != MCU_RQ_WORDS * oc) return MCU_ERR_PARAMS;
-    if (!p->multiplier || !p->shift || mcnt != oc || scnt != oc) return MCU_ERR_PARAMS;
-    if (p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 || p->dil_w < 1 || p->stride_h > 64 || p->stride_w > 64 ||
-        p->dil_h > 64 || p->dil_w > 64 || p->pad_t < 0 || p->pad_l < 0 || p->pad_b < 0 || p->pad_r < 0 ||
-        p->pad_t > 256 || p->pad_l > 256 || p->pad_b > 256 || p->pad_r > 256 || p->kh < 1 || p->kw < 1)
-        return MCU_ERR_PARAMS;
-    /* The output size the geometry gives must be the tensor's. */
-    int32_t eh = (p->kh - 1) * p->dil_h + 1, ew = (p->kw - 1) * p->dil_w + 1;
-    if (x.dims[1] + p->pad_t + p->pad_b < eh || x.dims[2] + p->pad_l + p->pad_r < ew ||
-        (x.dims[1] + p->pad_t + p->pad_b - eh) / p->stride_h + 1 != y.dims[1] ||
-        (x.dims[2] + p->pad_l + p->pad_r - ew) / p->stride_w + 1 != y.dims[2])
-        return MCU_ERR_PARAMS;
-    if (p->input_offset < -255 || p->input_offset > 255 || p->output_offset < -128 || p->output_offset > 127 ||
-        p->act_min < -128 || p->act_max > 127 || p->act_min > p->act_max)
-        return MCU_ERR_PARAMS;
-    for (int32_t c = 0; c < oc; c++) {
-        /* the rescale constants must be the ones ref/conv.py rq_table derives */
+    if (op->n_in > 2 && mcu_op_in(op, 2) >= 0)
+        p->bias = (const int32_t *)(const void *)(m->data +
+                  mcu_rd32(m->tensors + (uint32_t)mcu_op_in(op, 2) * MCU_TENSOR_ENTRY + 28));
+    p->multiplier = (const int32_t *)(const void *)(m->data + moff);
+    p->shift = (const int32_t *)(const void *)(m->data + soff);
+    p->rq = (const int32_t *)(const void *)(m->data + qoff);
+}
+
+/* The rescale constants of each of the n output channels are the ones ref/conv.py rq_table
+ * derives (the shifts are in range: check_op). */
+MCU_NOINLINE static int rq_ok(const mcu_conv_params *p, int32_t n) {
+    for (int32_t c = 0; c < n; c++) {
         const int32_t *q = p->rq + MCU_RQ_WORDS * c, mu = p->multiplier[c], r = -p->shift[c];
         const int fast = r >= 0 && r <= 16;
-        if (p->shift[c] < -31 || p->shift[c] > 30 || mu < 0 || q[1] != mu >> 16 || q[2] != (mu & 0xFFFF) ||
-            q[3] != (fast ? (1 << 14) + (r ? 1 << (14 + r) : 0) : 0) || q[4] != (fast ? 15 + r : 0) ||
-            q[5] != (fast ? 16 : 0))
-            return MCU_ERR_PARAMS;
+        if (mu < 0 || q[1] != mu >> 16 || q[2] != (mu & 0xFFFF) || q[3] != (fast ? (1 << 14) + (r ? 1 << (14 + r) : 0) : 0) ||
+            q[4] != (fast ? 15 + r : 0) || q[5] != (fast ? 16 : 0))
+            return 0;
     }
-    return MCU_OK;
+    return 1;
+}
+
+/* The rest of check 107, once the word ranges (WORD_RANGES), the shifts (check_op), the
+ * filter w, the counts of multiplier and shift and the bias (check_op_params) hold. */
+MCU_NOINLINE static int conv_ok(const mcu_model *m, const mcu_op *op, const mcu_tensor *w, const mcu_tensor *y) {
+    int dw = op->code == MCU_OP_DEPTHWISE_CONV_2D;
+    int32_t oc = y->dims[3];
+    mcu_tensor x;
+    mcu_conv_params p;
+    mcu_tensor_at(m, mcu_op_in(op, 0), &x);
+    if (x.rank != 4 || y->rank != 4 || x.dtype != MCU_DT_INT8 || y->dtype != MCU_DT_INT8 ||
+        (dw ? w->dims[0] != 1 || w->dims[3] != oc || x.dims[3] * mcu_word(op, 8) != oc
+            : w->dims[0] != oc || w->dims[3] != x.dims[3]) ||
+        mcu_word(op, 17 + dw) != MCU_RQ_WORDS * oc)
+        return 0;
+    mcu_conv_params_of(m, op, &p); /* its pointers are the constants' and DATA arrays' now */
+    if (p.kh < 1 || p.kw < 1 || p.act_min > p.act_max) return 0;
+    /* The output size the geometry gives must be the tensor's. */
+    int32_t eh = (p.kh - 1) * p.dil_h + 1, ew = (p.kw - 1) * p.dil_w + 1;
+    if (x.dims[1] + p.pad_t + p.pad_b < eh || x.dims[2] + p.pad_l + p.pad_r < ew ||
+        (x.dims[1] + p.pad_t + p.pad_b - eh) / p.stride_h + 1 != y->dims[1] ||
+        (x.dims[2] + p.pad_l + p.pad_r - ew) / p.stride_w + 1 != y->dims[2])
+        return 0;
+    return rq_ok(&p, oc);
 }
 
 static mcu_status check_op_params(const mcu_model *m, const mcu_op *op) {
-    mcu_tensor y;
+    mcu_tensor y, x;
+    int code = op->code;
     mcu_tensor_at(m, mcu_op_out(op, 0), &y);
-    switch (op->code) {
-    case MCU_OP_CONV_2D:
-    case MCU_OP_DEPTHWISE_CONV_2D: {
-        mcu_conv_params p;
-        return mcu_conv_params_of(m, op, &p, 1);
-    }
-    case MCU_OP_FULLY_CONNECTED: {
-        int32_t mcnt = mcu_word(op, 5), scnt = mcu_word(op, 7), tw = mcu_op_in(op, 1); /* present: check 106 */
-        mcu_tensor w;
-        if (!const_data(m, tw, MCU_DT_INT8)) return MCU_ERR_PARAMS;
-        mcu_tensor_at(m, tw, &w);
-        if (w.rank != 2 || mcnt != w.dims[0] || scnt != w.dims[0]) return MCU_ERR_PARAMS;
-        const int32_t *sh = data_array(m, mcu_word(op, 6));
-        for (int32_t c = 0; c < scnt; c++)
-            if (sh[c] < -31 || sh[c] > 30) return MCU_ERR_PARAMS;
-        if (op->n_in > 2 && mcu_op_in(op, 2) >= 0) { /* the bias the kernel reads from DATA */
-            mcu_tensor b;
-            mcu_tensor_at(m, mcu_op_in(op, 2), &b);
-            if (!const_data(m, mcu_op_in(op, 2), MCU_DT_INT32) || b.rank != 1 || b.dims[0] != w.dims[0])
-                return MCU_ERR_PARAMS;
-        }
-        return MCU_OK;
+    if (code <= MCU_OP_FULLY_CONNECTED) {
+        /* a constant int8 filter (weights), as many multipliers and shifts as output channels
+         * (units), and the bias; the multiplier count is word 13, 14 (after the depth
+         * multiplier) or 5, the shift count two words on */
+        int fc = code == MCU_OP_FULLY_CONNECTED, mw = fc ? 5 : 12 + code;
+        if (!is_const(m, mcu_op_in(op, 1), MCU_DT_INT8, &x) || x.rank != (fc ? 2 : 4)) return MCU_ERR_PARAMS;
+        int32_t n = fc ? x.dims[0] : y.dims[3];
+        if (mcu_word(op, mw) != n || mcu_word(op, mw + 2) != n || !bias_ok(m, op, n)) return MCU_ERR_PARAMS;
+        return fc || conv_ok(m, op, &x, &y) ? MCU_OK : MCU_ERR_PARAMS;
     }
     /* ADD, MUL, the pools, QUANTIZE: only word ranges (check_op's WORD_RANGES) */
-    case MCU_OP_TRANSPOSE:
-    case MCU_OP_MEAN: {
-        int32_t n = mcu_word(op, 0);
-        if (n < 0 || n > 4) return MCU_ERR_PARAMS;
-        for (int k = 0; k < n; k++)
-            if ((uint32_t)mcu_word(op, 1 + k) > 3u) return MCU_ERR_PARAMS;
-        return MCU_OK;
+    if (code == MCU_OP_TRANSPOSE || code == MCU_OP_MEAN || code == MCU_OP_PAD) {
+        /* perm or axes in 0..3, paddings (before, after) in 0..4096; word 0 counts them (check 37) */
+        int pad = code == MCU_OP_PAD;
+        for (int k = 1; k <= (pad ? 2 : 1) * mcu_word(op, 0); k++)
+            if ((uint32_t)mcu_word(op, k) > (pad ? 4096u : 3u)) return MCU_ERR_PARAMS;
     }
-    case MCU_OP_PAD:
-        if ((uint32_t)mcu_word(op, 0) > 4u) return MCU_ERR_PARAMS;
-        for (int k = 1; k < 1 + 2 * mcu_word(op, 0); k++)
-            if (mcu_word(op, k) < 0 || mcu_word(op, k) > 4096) return MCU_ERR_PARAMS;
-        return MCU_OK;
-    case MCU_OP_RESIZE_NEAREST_NEIGHBOR: {
-        const int32_t *iy = data_array(m, mcu_word(op, 0)), *ix = data_array(m, mcu_word(op, 2));
-        mcu_tensor x;
+    if (code == MCU_OP_RESIZE_NEAREST_NEIGHBOR) {
         if (y.rank != 4 || mcu_word(op, 1) != y.dims[1] || mcu_word(op, 3) != y.dims[2]) return MCU_ERR_PARAMS;
         mcu_tensor_at(m, mcu_op_in(op, 0), &x);
-        for (int32_t k = 0; k < y.dims[1]; k++)
-            if (iy[k] < 0 || iy[k] >= x.dims[1]) return MCU_ERR_PARAMS;
-        for (int32_t k = 0; k < y.dims[2]; k++)
-            if (ix[k] < 0 || ix[k] >= x.dims[2]) return MCU_ERR_PARAMS;
-        return MCU_OK;
+        for (int a = 1; a <= 2; a++) { /* in_y (words 0, 1) indexes the input's rows, in_x its columns */
+            const int32_t *ix = data_array(m, mcu_word(op, 2 * a - 2));
+            for (int32_t k = 0; k < y.dims[a]; k++)
+                if ((uint32_t)ix[k] >= (uint32_t)x.dims[a]) return MCU_ERR_PARAMS;
+        }
     }
-    default:
-        return MCU_OK;
-    }
+    return MCU_OK;
 }
 
 /* Rows and columns [r0, r1) x [c0, c1) of tensor t lie inside its buffer: a ring holds no
@@ -325,7 +279,7 @@ static int view_ok(const mcu_model *m, int32_t t, uint32_t patch, int32_t r0, in
     if (!mcu_buffer_of(m, t, &b) || b.kind == MCU_BUF_PIXEL) return 0;
     int32_t o = mcu_col_origin(m, patch, t);
     if (c0 < o || c1 > o + b.width) return 0; /* callers pass 0 <= r0 < r1, c0 < c1 */
-    return b.kind == MCU_BUF_RING ? r1 - r0 <= b.rows : r1 <= b.rows;
+    return r1 - (b.kind == MCU_BUF_RING ? r0 : 0) <= b.rows;
 }
 
 static int32_t n_elems(const mcu_tensor *t) {
@@ -339,30 +293,33 @@ static mcu_status check_whole(const mcu_model *m, const mcu_op *op) {
     mcu_tensor x, y, t;
     mcu_tensor_at(m, mcu_op_in(op, 0), &x);
     mcu_tensor_at(m, mcu_op_out(op, 0), &y);
+    /* what a kernel reads as data is int8, a constant too (ADD's, MUL's, CONCATENATION's
+     * every input, another op's first; the rest are a filter, a bias, a host's shape) */
+    int data = op->code == MCU_OP_CONCATENATION ? 255 : (op->code == MCU_OP_ADD || op->code == MCU_OP_MUL) ? 2 : 1;
     for (int k = 0; k < op->n_in; k++) {
         if (mcu_op_in(op, k) < 0) continue;
         mcu_tensor_at(m, mcu_op_in(op, k), &t);
-        if (!(t.flags & MCU_T_CONST) && t.dtype != MCU_DT_INT8) return MCU_ERR_UNSUPPORTED;
+        if ((!(t.flags & MCU_T_CONST) || k < data) && t.dtype != MCU_DT_INT8) return MCU_ERR_UNSUPPORTED;
     }
     if (y.dtype != MCU_DT_INT8 && !(op->code == MCU_OP_SOFTMAX && y.dtype == MCU_DT_INT16)) return MCU_ERR_UNSUPPORTED;
     switch (op->code) {
     case MCU_OP_CONV_2D:
     case MCU_OP_DEPTHWISE_CONV_2D:
+        return MCU_OK; /* check 107 has made input and output 4-D */
     case MCU_OP_AVERAGE_POOL_2D:
     case MCU_OP_MAX_POOL_2D:
-        return (x.rank == 4 && y.rank == 4 && (op->code <= MCU_OP_DEPTHWISE_CONV_2D || x.dims[3] == y.dims[3]))
-                   ? MCU_OK : MCU_ERR_PARAMS;
+        return (x.rank == 4 && y.rank == 4 && x.dims[3] == y.dims[3]) ? MCU_OK : MCU_ERR_PARAMS;
+    case MCU_OP_QUANTIZE:
+        if (mcu_word(op, 0) != 1) return MCU_ERR_UNSUPPORTED; /* float -> int8 runs on the host */
+        /* fall through */
     case MCU_OP_LOGISTIC:
     case MCU_OP_HARD_SWISH:
         /* element by element, so any rank (a detector's LOGISTIC runs on [1, N, classes]);
          * a tensor that is not a 4-D map runs as one flat pixel */
         return (x.rank == y.rank && !memcmp(x.dims, y.dims, sizeof x.dims)) ? MCU_OK : MCU_ERR_PARAMS;
-    case MCU_OP_QUANTIZE:
-        if (mcu_word(op, 0) != 1) return MCU_ERR_UNSUPPORTED; /* float -> int8 runs on the host */
-        return (x.rank == y.rank && !memcmp(x.dims, y.dims, sizeof x.dims)) ? MCU_OK : MCU_ERR_PARAMS;
     case MCU_OP_ADD:
     case MCU_OP_MUL:
-        if (op->n_in != 2 || y.rank > 4) return MCU_ERR_PARAMS;
+        if (op->n_in != 2) return MCU_ERR_PARAMS;
         for (int k = 0; k < 2; k++) {
             mcu_tensor_at(m, mcu_op_in(op, k), &t);
             if (t.rank > y.rank) return MCU_ERR_PARAMS;
@@ -414,8 +371,7 @@ static mcu_status check_whole(const mcu_model *m, const mcu_op *op) {
     case MCU_OP_CONCATENATION: {
         int32_t axis = mcu_word(op, 0), sum = 0;
         if (axis < 0 || axis >= y.rank) return MCU_ERR_PARAMS;
-        for (int k = 0; k < op->n_in; k++) {
-            if (mcu_op_in(op, k) < 0) return MCU_ERR_PARAMS;
+        for (int k = 0; k < op->n_in; k++) { /* each present: check 106 */
             mcu_tensor_at(m, mcu_op_in(op, k), &t);
             if (t.rank != y.rank) return MCU_ERR_PARAMS;
             for (int d = 0; d < y.rank; d++)
@@ -425,7 +381,8 @@ static mcu_status check_whole(const mcu_model *m, const mcu_op *op) {
         return sum == y.dims[axis] ? MCU_OK : MCU_ERR_PARAMS;
     }
     case MCU_OP_RESIZE_NEAREST_NEIGHBOR:
-        return (x.rank == 4 && y.rank == 4 && x.dims[0] == y.dims[0] && x.dims[3] == y.dims[3]) ? MCU_OK : MCU_ERR_PARAMS;
+        /* check 115 has made the output 4-D */
+        return (x.rank == 4 && x.dims[0] == y.dims[0] && x.dims[3] == y.dims[3]) ? MCU_OK : MCU_ERR_PARAMS;
     default:
         return MCU_ERR_UNSUPPORTED; /* DEQUANTIZE: float, a host step */
     }
@@ -439,7 +396,7 @@ static mcu_status check_whole(const mcu_model *m, const mcu_op *op) {
 static const uint8_t *section(const mcu_model *m, int i) { return m->image + mcu_rd32(m->image + 32 + 8 * i); }
 
 /* Whether tensor t is in the u16 list at p of n entries. */
-static int listed(const uint8_t *p, uint32_t n, int32_t t) {
+MCU_NOINLINE static int listed(const uint8_t *p, uint32_t n, int32_t t) {
     for (uint32_t k = 0; k < n; k++)
         if (mcu_rd16(p + 2 * k) == (uint32_t)t) return 1;
     return 0;
@@ -476,13 +433,11 @@ static int made(const mcu_model *m, int32_t t, unsigned kinds, uint32_t before, 
         uint8_t kind;
         uint32_t n, whole;
         mcu_op_at(m, p, &op);
-        int out = 0;
-        for (int j = 0; j < op.n_out; j++) out |= mcu_op_out(&op, j) == t;
-        if (!out) continue;
+        if (!listed(op.io + 2 * op.n_in, op.n_out, t)) continue; /* the outputs: >= 0, check 32 */
         uint32_t f = op_first(m, p, &kind, &n, &whole);
         if (!(kinds >> kind & 1u)) continue;
         if (f < before) return 1;
-        if (f == before && p != k && f < m->n_steps) {
+        if (f == before && p != k) { /* f < n_steps: op p runs, its kind being in `kinds` */
             const uint8_t *e = m->steps + f * MCU_STEP_ENTRY;
             if (mcu_rds16(e + 2) == k && mcu_rds16(e + 14) == p) return 1;
         }
@@ -492,20 +447,25 @@ static int made(const mcu_model *m, int32_t t, unsigned kinds, uint32_t before, 
 #define DEV_KINDS (1u << MCU_STEP_RUN | 1u << MCU_STEP_WINDOW)
 #define HOST_KINDS (1u << MCU_STEP_PRE | 1u << MCU_STEP_POST)
 
-static const uint8_t MIN_INPUTS[MCU_OP_COUNT] = {0, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 /* the rows of an op kind's parameter rules (check_op_params) and whole-op shape rules (check_whole) */
 static const uint8_t PARAMS_ROW[MCU_OP_COUNT] = {0, 107, 107, 108, 109, 110, 111, 111, 113, 114,
-                                                 122, 121, 113, 112, 116, 126, 118, 118, 115};
+                                                 122, 129, 113, 112, 116, 126, 129, 129, 115};
 static const uint8_t SHAPE_ROW[MCU_OP_COUNT] = {0, 117, 117, 120, 119, 119, 117, 117, 123, 125,
                                                 122, 121, 124, 118, 116, 126, 118, 118, 127};
 
 /* Parameter words that must lie in a range: op code, first word, (count << 4) | range. */
-static const int16_t RANGES[6][2] = {{1, 32767}, {0, 24}, {-31, 0}, {-31, 30}, {0, 256}, {1, 256}};
-static const uint8_t WORD_RANGES[12][3] = {
-    {2, 8, 1 << 4 | 0}, /* DEPTHWISE_CONV_2D's depth multiplier (mcu_conv_params_of checks the rest) */
+static const int32_t RANGES[13][2] = {{1, 32767}, {0, 24}, {-31, 0}, {-31, 30}, {0, 256}, {1, 256}, {1, 64},
+                                      {-255, 255}, {-128, 127}, {0, 31}, {-31, 31}, {-32768, 32767}, {0, 0x7FFFFFFF}};
+static const uint8_t WORD_RANGES[29][3] = {
+    {1, 0, 4 << 4 | 6}, {1, 4, 4 << 4 | 4}, {1, 8, 1 << 4 | 7}, {1, 9, 3 << 4 | 8}, /* CONV_2D: stride, dilation, */
+    {2, 0, 4 << 4 | 6}, {2, 4, 4 << 4 | 4}, {2, 8, 1 << 4 | 0}, {2, 9, 1 << 4 | 7}, /* pad, input_offset, */
+    {2, 10, 3 << 4 | 8}, /* output_offset, act_min, act_max (conv_ok: act_min <= act_max); DEPTHWISE_CONV_2D too */
     {4, 3, 1 << 4 | 1}, {4, 5, 1 << 4 | 2}, {4, 7, 1 << 4 | 2}, {4, 9, 1 << 4 | 2}, /* ADD: left_shift, shifts */
     {5, 4, 1 << 4 | 3}, {6, 0, 4 << 4 | 4}, {6, 4, 4 << 4 | 5}, {7, 0, 4 << 4 | 4}, /* MUL, AVERAGE_POOL_2D, */
-    {7, 4, 4 << 4 | 5}, {8, 9, 1 << 4 | 3}, {13, 5, 1 << 4 | 3}};                   /* MAX_POOL_2D, MEAN, QUANTIZE */
+    {7, 4, 4 << 4 | 5}, {8, 9, 1 << 4 | 3}, {13, 5, 1 << 4 | 3},                    /* MAX_POOL_2D, MEAN, QUANTIZE */
+    /* check 129: what SOFTMAX, LOGISTIC and HARD_SWISH shift, multiply and offset by */
+    {11, 1, 1 << 4 | 9}, {16, 0, 1 << 4 | 8}, {16, 1, 1 << 4 | 12}, {16, 3, 1 << 4 | 10}, {17, 0, 2 << 4 | 8},
+    {17, 2, 1 << 4 | 11}, {17, 3, 1 << 4 | 2}, {17, 4, 1 << 4 | 11}, {17, 5, 1 << 4 | 10}};
 
 /* Per op: it runs (95), once if whole (78), after what it reads (79); a device op has its
  * operands (106), valid parameters (107-115) and, run whole, the shapes its kernel needs. */
@@ -518,19 +478,17 @@ MCU_NOINLINE static int check_op(const mcu_model *m, int32_t k) {
     uint32_t first = op_first(m, k, &kind, &n, &whole);
     if (!n) return 95;
     if (whole && n > 1) return 78;
-    int dev = kind == MCU_STEP_RUN || kind == MCU_STEP_WINDOW;
+    int dev = kind < MCU_STEP_INPUT; /* RUN or WINDOW: no op runs first in an INPUT step */
     for (int j = 0; j < op.n_in; j++) {
         int32_t x = mcu_op_in(&op, j);
-        if (x < 0) continue;
-        mcu_tensor_at(m, x, &t);
-        if (t.flags & MCU_T_CONST) continue;
+        if (x < 0 || constant(m, x)) continue;
         if (dev ? is_io(m->inputs, m->n_inputs, x)
                 : graph_input(m, x) || (kind == MCU_STEP_POST && is_io(m->outputs, m->n_outputs, x)))
             continue;
         if (!made(m, x, dev ? DEV_KINDS : HOST_KINDS, first, k)) return 79;
     }
     if (!dev) return 0;
-    if (op.n_in < MIN_INPUTS[op.code]) return 106;
+    if (op.n_in < (op.code <= MCU_OP_MUL ? 2 : 1)) return 106; /* CONV_2D .. MUL take two */
     for (int j = 0; j < op.n_in + op.n_out; j++) {
         int32_t x = mcu_rds16(op.io + 2 * j);
         if (x < 0) {
@@ -540,17 +498,17 @@ MCU_NOINLINE static int check_op(const mcu_model *m, int32_t k) {
         mcu_tensor_at(m, x, &t);
         if (!(t.flags & MCU_T_CONST) && t.rank == 4 && t.dims[0] != 1) return 106;
     }
-    for (int f = 0; f < 12; f++) {
+    for (uint32_t f = 0; f < sizeof WORD_RANGES / sizeof WORD_RANGES[0]; f++) {
         const uint8_t *r = WORD_RANGES[f];
         if (r[0] != op.code) continue;
         for (int j = r[1]; j < r[1] + (r[2] >> 4); j++)
             if (mcu_word(&op, j) < RANGES[r[2] & 15][0] || mcu_word(&op, j) > RANGES[r[2] & 15][1]) return PARAMS_ROW[op.code];
     }
-    if (op.code <= MCU_OP_DEPTHWISE_CONV_2D) { /* the shifts (mcu_conv_params_of negates them) */
-        int w = op.code == MCU_OP_CONV_2D ? 14 : 15;
+    if (op.code <= MCU_OP_FULLY_CONNECTED) { /* the shift array (conv_ok negates them): word 14, 15 or 6 */
+        int w = op.code == MCU_OP_FULLY_CONNECTED ? 6 : 13 + op.code;
         const int32_t *sh = data_array(m, mcu_word(&op, w));
         for (int32_t c = 0; c < mcu_word(&op, w + 1); c++)
-            if (sh[c] < -31 || sh[c] > 30) return 107;
+            if (sh[c] < -31 || sh[c] > 30) return PARAMS_ROW[op.code];
     }
     mcu_status st = check_op_params(m, &op);
     if (st != MCU_OK) return PARAMS_ROW[op.code];
@@ -589,7 +547,7 @@ static int reads_ok(const mcu_model *m, const mcu_op *op, const mcu_step *s, int
     int32_t sh = 1, sw = 1, eh = 1, ew = 1, pt = 0, pl = 0;
     if (op->code == MCU_OP_CONV_2D || op->code == MCU_OP_DEPTHWISE_CONV_2D) {
         mcu_conv_params p;
-        mcu_conv_params_of(m, op, &p, 0);
+        mcu_conv_params_of(m, op, &p);
         sh = p.stride_h, sw = p.stride_w, pt = p.pad_t, pl = p.pad_l;
         eh = (p.kh - 1) * mcu_word(op, 2) + 1, ew = (p.kw - 1) * mcu_word(op, 3) + 1;
     } else if (op->code == MCU_OP_AVERAGE_POOL_2D || op->code == MCU_OP_MAX_POOL_2D) {
@@ -635,24 +593,25 @@ MCU_NOINLINE static int check_step(const mcu_model *m, uint32_t i, uint8_t *phas
     if (s.op < 0 || s.op >= m->n_ops) return 75;
     mcu_op_at(m, s.op, &op);
     int fused = s.fused >= 0;
+    /* A RUN or WINDOW step's op is one the device runs (check_op: else check 78), so it has
+     * the operands and parameters checks 106-115 ask for: a CONV_2D, its input and a 4-D
+     * constant filter; and any op, input 0. */
     if (fused) {
         if (s.kind != MCU_STEP_WINDOW || s.fused >= m->n_ops) return 76;
         mcu_op_at(m, s.fused, &dw);
-        if (dw.code != MCU_OP_DEPTHWISE_CONV_2D || op.n_in < 1 || mcu_op_out(&dw, 0) != mcu_op_in(&op, 0)) return 76;
-        if (op.code != MCU_OP_CONV_2D || op.n_in < 2 || mcu_op_in(&op, 1) < 0) return 77;
+        if (dw.code != MCU_OP_DEPTHWISE_CONV_2D || mcu_op_out(&dw, 0) != mcu_op_in(&op, 0)) return 76;
+        if (op.code != MCU_OP_CONV_2D) return 77;
         mcu_tensor_at(m, mcu_op_in(&op, 1), &x);
-        if (x.rank < 3 || x.dims[1] != 1 || x.dims[2] != 1 || mcu_word(&op, 0) != 1 || mcu_word(&op, 1) != 1 ||
+        if (x.dims[1] != 1 || x.dims[2] != 1 || mcu_word(&op, 0) != 1 || mcu_word(&op, 1) != 1 ||
             mcu_word(&op, 4) || mcu_word(&op, 5) || mcu_word(&op, 6) || mcu_word(&op, 7))
             return 77;
     }
-    if (s.kind == MCU_STEP_PRE || s.kind == MCU_STEP_POST) return 0;
+    if (s.kind == MCU_STEP_PRE || s.kind == MCU_STEP_POST) return (s.flags & 1u) ? 89 : 0; /* IN_PLACE: RUN only */
     for (int pass = !fused; pass < 2; pass++) { /* the fused op's inputs, then the op's */
         const mcu_op *o = pass ? &op : &dw;
         for (int j = 0; j < o->n_in; j++) {
             int32_t t = mcu_op_in(o, j);
-            if (t < 0) continue;
-            mcu_tensor_at(m, t, &x);
-            if (x.flags & MCU_T_CONST) continue;
+            if (t < 0 || constant(m, t)) continue;
             if (!mcu_buffer_of(m, t, &b)) return 80;
             if (s.kind == MCU_STEP_RUN && b.kind != MCU_BUF_FULL) return 82;
         }
@@ -671,8 +630,7 @@ MCU_NOINLINE static int check_step(const mcu_model *m, uint32_t i, uint8_t *phas
         if (fused && (!mcu_buffer_of(m, mcu_op_out(&dw, 0), &b) || b.kind != MCU_BUF_PIXEL)) return 88;
     }
     if (s.flags & 1u) {
-        if (s.kind != MCU_STEP_RUN || op.n_in < 1 || mcu_op_in(&op, 0) < 0 || ob.alias_of != mcu_op_in(&op, 0))
-            return 89;
+        if (s.kind != MCU_STEP_RUN || ob.alias_of != mcu_op_in(&op, 0)) return 89;
         int dw1 = op.code == MCU_OP_DEPTHWISE_CONV_2D && mcu_word(&op, 8) == 1;
         if (!dw1 && op.code != MCU_OP_RESHAPE) return 90;
         if (dw1 && (!mcu_buffer_of(m, -1 - (int32_t)i, &b) || b.kind != MCU_BUF_FULL ||
@@ -704,13 +662,12 @@ static int load_io(mcu_model *m, const uint8_t **pp, int n, mcu_io *io, int outp
     return 0;
 }
 
-/* The status each row of the contract is refused with (the table's "C status" column), as
- * -status in 4 bits; 1 stands for MCU_ERR_UNSUPPORTED (-17). */
-static const uint8_t ROW_STATUS[65] = {
-    0x30, 0x42, 0x65, 0x25, 0x75, 0x88, 0x99, 0x99, 0x99, 0x99, 0x99, 0x99, 0x99, 0xa9, 0xaa, 0xaa, 0xaa,
-    0xbb, 0xbb, 0xbb, 0x88, 0x99, 0xd8, 0xdd, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xec, 0xee, 0xcc, 0xcc, 0xcc,
-    0xee, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xcc, 0xde, 0xee, 0x5e, 0xc9,
-    0xee, 0xee, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xb1, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0x0d};
+/* The status each row of the contract is refused with (the table's "C status" column), for
+ * rows 1, 2, ... in runs of one status: (rows in the run << 4) | -status, 1 standing for
+ * MCU_ERR_UNSUPPORTED (-17). */
+static const uint8_t ROW_STATUS[36] = {
+    0x13, 0x12, 0x14, 0x15, 0x16, 0x15, 0x12, 0x15, 0x17, 0x28, 0xf9, 0x7a, 0x6b, 0x28, 0x29, 0x18, 0x3d, 0xbc,
+    0x3e, 0x6c, 0x2e, 0xfd, 0x7d, 0x2c, 0x1e, 0x1d, 0x3e, 0x15, 0x19, 0x1c, 0x4e, 0xab, 0x11, 0xbb, 0x1d, 0x1b};
 
 /* per-op fields that are not plain words (opparams.LAYOUTS): op code, first word, the row
  * checking it (35 bool, 36 array, 37 list/pairs count, 38 enum) */
@@ -721,7 +678,7 @@ static const uint8_t FIELDS[17][3] = {
 enum { STRINGS, TENSORS, OPS, IO, SCHEDULE, DATA, BUFFERS, PLAN };
 
 /* The header and the section table (1-11, 99). */
-MCU_NOINLINE static int load_header(const uint8_t *img, uint32_t len, mcu_model *m, span *sec) {
+static int load_header(const uint8_t *img, uint32_t len, mcu_model *m, span *sec) {
     if (len < 4) return 2;
     if (memcmp(img, "MCUN", 4) != 0) return 1;
     if (len < MCU_HEADER_SIZE) return 2;
@@ -792,7 +749,7 @@ MCU_NOINLINE static int check_tensor(const mcu_model *m, int32_t i, uint32_t str
         uint32_t nq = mcu_rd32(m->data + q);
         if (nq < 1 || nq > 65536) return 18;
         if (8u * nq > m->data_size - 8 - q) return 19;
-        if (mcu_rd32(m->data + q + 4) >= t.rank) return 20;
+        if (mcu_rd32(m->data + q + 4) >= (uint32_t)t.rank) return 20;
         if (!(t.flags & MCU_T_QUANT)) return 21;
     }
     if (t.flags & MCU_T_CONST) {
@@ -809,7 +766,7 @@ MCU_NOINLINE static int check_tensor(const mcu_model *m, int32_t i, uint32_t str
     return 0;
 }
 
-MCU_NOINLINE static int load_tensors(mcu_model *m, const span *sec) {
+static int load_tensors(mcu_model *m, const span *sec) {
     if (sec[TENSORS].size != (uint32_t)m->n_tensors * MCU_TENSOR_ENTRY) return 12;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         int row = check_tensor(m, i, sec[STRINGS].size);
@@ -848,7 +805,7 @@ MCU_NOINLINE static int check_op_record(const mcu_model *m, int32_t i) {
     return 0;
 }
 
-MCU_NOINLINE static int load_ops(mcu_model *m) {
+static int load_ops(mcu_model *m) {
     if (m->ops_size < 4u * m->n_ops) return 27;
     for (int32_t i = 0; i < m->n_ops; i++) {
         int row = check_op_record(m, i);
@@ -858,7 +815,7 @@ MCU_NOINLINE static int load_ops(mcu_model *m) {
 }
 
 /* IO (40-44) */
-MCU_NOINLINE static int load_graph_io(mcu_model *m, const span *sec) {
+static int load_graph_io(mcu_model *m, const span *sec) {
     const uint8_t *io = m->image + sec[IO].off;
     if (sec[IO].size < 4) return 40;
     uint32_t gin = mcu_rd16(io), gout = mcu_rd16(io + 2);
@@ -867,7 +824,7 @@ MCU_NOINLINE static int load_graph_io(mcu_model *m, const span *sec) {
         if (mcu_rd16(io + 4 + 2 * k) >= m->n_tensors) return 42;
     for (int32_t t = 0; t < m->n_tensors; t++) {
         uint8_t f = m->tensors[(uint32_t)t * MCU_TENSOR_ENTRY + 2];
-        if (!(f & MCU_T_INPUT) != !listed(io + 4, gin, t) || !(f & MCU_T_OUTPUT) != !listed(io + 4 + 2 * gin, gout, t))
+        if (!!(f & MCU_T_INPUT) != listed(io + 4, gin, t) || !!(f & MCU_T_OUTPUT) != listed(io + 4 + 2 * gin, gout, t))
             return 43;
     }
     if (sec[STRINGS].size == 0 || !memchr(m->name, 0, sec[STRINGS].size)) return 44;
@@ -875,7 +832,7 @@ MCU_NOINLINE static int load_graph_io(mcu_model *m, const span *sec) {
 }
 
 /* SCHEDULE, BUFFERS, PLAN (45-61, 68, 101-103) */
-MCU_NOINLINE static int load_plan(mcu_model *m, const span *sec) {
+static int load_plan(mcu_model *m, const span *sec) {
     /* SCHEDULE (45-47) */
     const uint8_t *s0 = m->image + sec[SCHEDULE].off;
     if (sec[SCHEDULE].size < 4) return 45;
@@ -969,7 +926,7 @@ MCU_NOINLINE static int load_graph(mcu_model *m) {
         int ok;
         if (b.kind == MCU_BUF_FULL)
             ok = map ? b.rows == t.dims[1] && b.width == t.dims[2] && b.channels == t.dims[3]
-                     : b.rows == 1 && b.width == 1 && b.channels == tensor_bytes(&t);
+                     : b.rows == 1 && b.width == 1 && (uint32_t)b.channels == tensor_bytes(&t);
         else if (b.kind == MCU_BUF_RING)
             ok = map && b.rows <= t.dims[1] && b.width <= t.dims[2] && b.channels == t.dims[3];
         else
@@ -1033,16 +990,14 @@ MCU_NOINLINE static int load_run(mcu_model *m) {
     uint32_t gin = mcu_rd16(io), gout = mcu_rd16(io + 2);
     for (uint32_t k = 0; k < gout; k++) {
         int32_t t = mcu_rd16(io + 4 + 2 * (gin + k));
-        mcu_tensor x;
-        mcu_tensor_at(m, t, &x);
-        if (!graph_input(m, t) && !(x.flags & MCU_T_CONST) && !made(m, t, HOST_KINDS, m->n_steps, -1) &&
+        if (!graph_input(m, t) && !constant(m, t) && !made(m, t, HOST_KINDS, m->n_steps, -1) &&
             !is_io(m->outputs, m->n_outputs, t))
             return 98;
     }
     return 0;
 }
 
-static int load(const uint8_t *img, uint32_t len, mcu_model *m) {
+MCU_NOINLINE static int load(const uint8_t *img, uint32_t len, mcu_model *m) {
     span sec[8];
     int row = load_header(img, len, m, sec);
     if (!row) row = load_tensors(m, sec);
@@ -1059,9 +1014,10 @@ mcu_status mcu_load(const uint8_t *img, uint32_t len, mcu_model *m) {
     if ((uintptr_t)img & 3u) return MCU_ERR_ARG; /* fields are read as aligned words */
     int row = load(img, len, m);
     if (!row) return MCU_OK;
-    uint32_t v = (uint32_t)(ROW_STATUS[row >> 1] >> (4 * (row & 1))) & 15u;
+    const uint8_t *r = ROW_STATUS;
+    for (int left = row; left > *r >> 4; r++) left -= *r >> 4;
     m->check = (uint16_t)row;
-    return (mcu_status) - (int)(v == 1 ? 17 : v);
+    return (mcu_status) - (int)((*r & 15) == 1 ? 17 : *r & 15);
 }
 
 uint32_t mcu_arena_bytes(const mcu_model *m) { return m ? m->arena_bytes : 0; }

@@ -1,7 +1,7 @@
 """What an op the device runs must satisfy for its kernel to stay inside its tensors.
 
 docs/flash-image.md §6, checks 106-127: the semantic rules the C loader enforces at load
-(device/engine/src/mcu_load.c: check_op, check_op_params, mcu_conv_params_of, check_whole),
+(device/engine/src/mcu_load.c: check_op, check_op_params, conv_ok, check_whole),
 written again over the decoded graph so that both readers accept exactly the same images.
 Each rule mirrors its C twin line by line; change them together.
 
@@ -29,6 +29,17 @@ SHAPE_CHECK = {"CONV_2D": 117, "DEPTHWISE_CONV_2D": 117, "AVERAGE_POOL_2D": 117,
                "SOFTMAX": 121, "RESHAPE": 122, "MEAN": 123, "TRANSPOSE": 124, "PAD": 125, "CONCATENATION": 126,
                "RESIZE_NEAREST_NEIGHBOR": 127}
 UNSUPPORTED = 116
+# check 129: the other parameter words a kernel shifts, multiplies or offsets by
+_SHIFTS = {
+    "SOFTMAX": [("input_left_shift", 0, 31)],
+    "LOGISTIC": [("input_zero_point", -128, 127), ("input_range_radius", 0, 2**31 - 1), ("input_left_shift", -31, 31)],
+    "HARD_SWISH": [("input_zero_point", -128, 127), ("output_zero_point", -128, 127),
+                   ("output_multiplier_fixedpoint_int16", -32768, 32767), ("output_multiplier_exponent", -31, 0),
+                   ("reluish_multiplier_fixedpoint_int16", -32768, 32767), ("reluish_multiplier_exponent", -31, 31)],
+}
+PARAMS_CHECK.update({k: 129 for k in _SHIFTS})
+# the inputs a kernel reads as data (the others are a filter, a bias, or a shape the host used)
+_DATA_INPUTS = {"ADD": 2, "MUL": 2, "CONCATENATION": 255}
 
 
 def _dims(t) -> list[int]:
@@ -45,7 +56,8 @@ def _fail(where: str, check: int, why: str):
 
 
 def _conv_params(g: Graph, op: Op) -> str | None:
-    """mcu_conv_params_of's checks (check 107): None, or the first one that fails."""
+    """check 107, as check_op (word ranges, shifts), check_op_params and conv_ok make it: None,
+    or the first rule that fails."""
     d, dw = op.data, op.kind == "DEPTHWISE_CONV_2D"
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     if len(x.shape) != 4 or len(w.shape) != 4 or len(y.shape) != 4 or x.dtype != "int8" or y.dtype != "int8":
@@ -130,6 +142,11 @@ def _params(g: Graph, op: Op) -> str | None:
         if all(_in(v, 0, 4096) for p in d["paddings"] for v in p):
             return None
         return f"paddings {d['paddings']} out of range (0 to 4096)"
+    if kind in _SHIFTS:  # the kernels shift by these: out of range is undefined behaviour in C
+        for f, lo, hi in _SHIFTS[kind]:
+            if not _in(d[f], lo, hi):
+                return f"{f} {d[f]} out of range ({lo} to {hi})"
+        return None
     if kind == "RESIZE_NEAREST_NEIGHBOR":
         xd, y = _dims(g.t(op.inputs[0])), g.t(op.outputs[0])
         iy, ix = d["in_y"], d["in_x"]
@@ -146,8 +163,9 @@ def _whole(g: Graph, op: Op) -> tuple[int, str] | None:
     kind, d = op.kind, op.data
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     xd, yd = _dims(x), _dims(y)
-    for t in op.inputs:
-        if t >= 0 and not g.t(t).is_const and g.t(t).dtype != "int8":
+    data = _DATA_INPUTS.get(kind, 1)
+    for j, t in enumerate(op.inputs):  # a constant a kernel reads as data is int8 too
+        if t >= 0 and (not g.t(t).is_const or j < data) and g.t(t).dtype != "int8":
             return UNSUPPORTED, f"input tensor {t} is {g.t(t).dtype}; the engine runs int8 ops"
     if y.dtype != "int8" and not (kind == "SOFTMAX" and y.dtype == "int16"):
         return UNSUPPORTED, f"output tensor {y.index} is {y.dtype}; the engine runs int8 ops"

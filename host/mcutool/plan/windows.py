@@ -24,6 +24,8 @@ def streamable(graph: Graph, op: Op) -> str | None:
             return "float QUANTIZE"
         if any(t.shape != y.shape for t in acts):
             return "broadcasting"
+        if len(acts) != sum(1 for i in op.inputs if i >= 0):
+            return "a constant operand"  # a window reads every input from a buffer; run whole, it is read in place
         return None
     return f"{op.kind} has no row-local form"
 
