@@ -26,20 +26,19 @@ static int8_t *const_operand(const mcu_model *m, int32_t t) {
 static void view_of(const mcu_model *m, uint8_t *arena, int32_t t, uint32_t patch, mcu_view *v) {
     mcu_buffer b;
     const uint8_t *e = m->tensors + (uint32_t)t * MCU_TENSOR_ENTRY; /* rank at +1, dims at +4 */
-    if (!mcu_buffer_of(m, t, &b)) {
-        b.kind = MCU_BUF_FULL;
-        b.size = mcu_rd32(e + 32);
-        b.width = 1, b.channels = 0; /* stride, below: a rank-4 constant's rows are W * C bytes */
-        v->base = const_operand(m, t);
-    } else {
+    if (mcu_buffer_of(m, t, &b)) {
         v->base = (int8_t *)(arena + b.offset);
+        v->cap = b.kind == MCU_BUF_RING ? b.rows : 0;
+        v->stride = (int32_t)b.width * b.channels;
+    } else { /* a constant operand: all of it, rows of W * C bytes */
+        v->base = const_operand(m, t);
+        v->cap = 0;
+        v->stride = e[1] == 4 ? (int32_t)(mcu_rd32(e + 12) * mcu_rd32(e + 16)) : 0;
+        b.size = mcu_rd32(e + 32);
     }
-    v->cap = b.kind == MCU_BUF_RING ? b.rows : 0;
-    v->stride = (int32_t)b.width * b.channels;
     v->col0 = m->strategy == 2 ? mcu_col_origin(m, patch, t) : 0; /* only patch plans move columns */
     if (e[1] == 4) {
         v->h = (int32_t)mcu_rd32(e + 8), v->w = (int32_t)mcu_rd32(e + 12), v->c = (int32_t)mcu_rd32(e + 16);
-        if (!b.channels) v->stride = v->w * v->c;
     } else {
         v->h = 1, v->w = 1, v->c = (int32_t)b.size;
     }

@@ -19,7 +19,7 @@ from ..errors import McutoolError
 from ..ops import OPCODES, OPNAMES
 from ..plan.arena import ARENA_ALIGN
 from ..plan.model import FULL, INPUT, PIXEL, POST, PRE, RING, RUN, WINDOW, Plan
-from ..plan.windows import POINTWISE, SPATIAL, in_range, streamable
+from ..plan.windows import SPATIAL, in_range, streamable
 from . import planrec
 from .opcheck import check_device_op
 from .opparams import BOOL, F32, I32, LAYOUTS
@@ -427,8 +427,6 @@ def _window_geometry(graph: ir.Graph, op: ir.Op) -> str | None:
     for t in op.inputs:
         if t >= 0 and not graph.t(t).is_const and len(graph.t(t).shape) != 4:
             return f"input tensor {t} is not 4-D"
-        if t >= 0 and graph.t(t).is_const and op.kind in POINTWISE:
-            return f"input tensor {t} is a constant (a window reads each input from its buffer)"
     if op.kind in SPATIAL and (not op.inputs or op.inputs[0] < 0 or graph.t(op.inputs[0]).is_const):
         return "no input map"
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):

@@ -24,8 +24,9 @@ def streamable(graph: Graph, op: Op) -> str | None:
             return "float QUANTIZE"
         if any(t.shape != y.shape for t in acts):
             return "broadcasting"
-        if len(acts) != sum(1 for i in op.inputs if i >= 0):
-            return "a constant operand"  # a window reads every input from a buffer; run whole, it is read in place
+        for t in op.inputs:  # run whole instead, where the engine reads a constant in place
+            if t >= 0 and graph.t(t).is_const:
+                return f"input tensor {t} is a constant (a window reads each input from its buffer)"
         return None
     return f"{op.kind} has no row-local form"
 
