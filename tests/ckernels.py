@@ -42,7 +42,7 @@ class View(C.Structure):
 class ConvParams(C.Structure):
     _fields_ = [(n, I32) for n in ("stride_h", "stride_w", "dil_h", "dil_w", "pad_t", "pad_l", "pad_b", "pad_r",
                                    "depth_multiplier", "input_offset", "output_offset", "act_min", "act_max")] + [
-        ("multiplier", P32), ("shift", P32), ("kh", I32), ("kw", I32), ("weights", P8), ("bias", P32), ("rq", P32)]
+        ("kh", I32), ("kw", I32), ("weights", P8), ("bias", P32), ("rq", P32)]
 
 
 class FCParams(C.Structure):
@@ -166,8 +166,6 @@ def conv_params(d: dict, w: np.ndarray, bias, keep: Keep) -> ConvParams:
     p.depth_multiplier = d.get("depth_multiplier", 1)
     p.input_offset, p.output_offset = d["input_offset"], d["output_offset"]
     p.act_min, p.act_max = d["act_min"], d["act_max"]
-    p.multiplier = keep.p32(d["multiplier"])
-    p.shift = keep.p32(d["shift"])
     p.kh, p.kw = int(w.shape[1]), int(w.shape[2])
     p.weights = keep.p8(w)
     p.bias = keep.p32(bias)

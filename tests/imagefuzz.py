@@ -58,6 +58,7 @@ from mcutool.errors import McutoolError  # noqa: E402
 from mcutool.image.format import NONE32, SECTIONS, TENSOR_ENTRY, unpack  # noqa: E402
 from mcutool.image.opparams import LAYOUTS  # noqa: E402
 from mcutool.plan.model import INPUT, RUN, WINDOW  # noqa: E402
+from mcutool.ref.conv import RQ_WORDS  # noqa: E402
 
 EXTREMES = (0, 1, -1, 2**15 - 1, 2**16 - 1, 2**31 - 1, 2**32 - 1)
 WIDTH = {"B": 8, "b": 8, "H": 16, "h": 16, "I": 32, "i": 32}
@@ -76,7 +77,12 @@ GENERATED = [
     ("add_broadcast_channel", "layer"), ("add", "stream"), ("mul_broadcast_channel", "layer"),
     ("requantize_i8_to_i8", "stream"), ("maxpool_3x3_s2_valid_odd", "stream"), ("avgpool_global", "layer"),
     ("quantize_f32_to_i8", "layer"), ("dequantize_i8_to_f32", "layer"), ("reshape_4d_to_2d", "layer"),
+    ("small_chain", "layer+qrec"),
 ]
+# "<how>+qrec": the image of <how> given per-channel quantization records, (tensor, axis):
+# format v3 writes none for a constant and no generated case has a per-channel activation,
+# but a reader checks any record an entry points at, so the fuzzer must have some to edit
+QRECS = {"small_chain": ((4, 0), (5, 3))}  # the first conv's weights and its output
 # (shared model, plan): plan is "layer", "planner" (choose), "stream" (max split) or (split, rows, cols)
 SHARED = [
     ("person_detect", "layer"), ("person_detect", "planner"), ("person_detect", "stream"), ("person_detect", (6, 3, 2)),
@@ -97,6 +103,8 @@ def _label(spec) -> str:
 def build_base(spec) -> bytes:
     name, how = spec
     if name in dict(ti.modelgen.CASES):
+        if how.endswith("+qrec"):
+            return bytes(ti._edit(ti._case(name, how[:-5]).image, ti._then(*[ti._add_qrec(t, a) for t, a in QRECS[name]])))
         return ti._case(name, how).image
     from conftest import models_dir
 
@@ -153,6 +161,13 @@ PARAM_ENDS = {
     "out_dtype": (2,), "empty": (2,), "paddings": (4, 5, 4096, 4097), "input_left_shift": (31, 32),
     "diff_min": (I32_MIN,), "multiplier": (I32_MIN, 2**30),
 }
+
+
+# the rq record's words (ref/conv.py rq_words: kfold, mw, kq, sh): mw at its ends and with
+# the slow mark (bit 31; I32_MIN is the mark on m = 0), kq for r = 0, 1 and 16, sh at and
+# past its limits (-15 and 46: shift 30 and -31) and where fast turns slow (r = -1, 0, 16, 17)
+RQ_ENDS = (I32_MAX, I32_MIN, I32_MIN + 1, 2**30, 1 << 14, (1 << 14) + (1 << 15), (1 << 14) + (1 << 30),
+           14, 15, 16, 31, 32, 46, 47, -15, -16)
 
 
 def _h_w(t) -> tuple[int, int]:
@@ -240,12 +255,12 @@ def layout(label: str, image: bytes) -> Layout:
                 L.add("opparam", w + 4 * pos, "i", f"op.param.{op.kind}.{fname}.offset", data_size, a16(data_size - 1),
                       a16(data_size - 4 * cnt) + 16, aoff + 16, aoff - 16)
                 L.add("opparam", w + 4 * pos + 4, "i", f"op.param.{op.kind}.{fname}.count", cnt + 1, cnt - 1, 2 * cnt,
-                      (data_size - aoff) // 4 + 1, 6 * cnt, cnt // 6)
+                      (data_size - aoff) // 4 + 1, RQ_WORDS * cnt, cnt // RQ_WORDS)
                 if cnt > 0 and 0 <= aoff and aoff + 4 * cnt <= data_size:
                     x = g.t(op.inputs[0]) if op.inputs and op.inputs[0] >= 0 else None
                     hw = _h_w(x) if x is not None else (1, 1)
                     extra = {"in_y": (hw[0], hw[0] - 1), "in_x": (hw[1], hw[1] - 1), "shift": (-31, -32, 30, 31),
-                             "multiplier": (I32_MAX, I32_MIN, 2**30), "rq": (I32_MAX, I32_MIN, 1 << 14, 15, 16, 31)}
+                             "multiplier": (I32_MAX, I32_MIN, 2**30), "rq": RQ_ENDS}
                     L.add("data", data_off + aoff, "i", f"data.{op.kind}.{fname}", *extra.get(fname, ()), count=cnt)
             else:
                 for j in range(nw):

@@ -275,6 +275,7 @@ def test_bench_engine_native_m0plus_bit_exact(models):
     r = mcutool("bench", "--engine", "native", "person_detect", "--repeat", "1", "--json")
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)
+    assert "m0plus_error" not in row, row["m0plus_error"]  # the firmware build or the emulated run failed
     assert row["m0plus_bit_exact"] is True and row["m0plus_instructions_per_mac"] > 0
     r = mcutool("bench", "--engine", "native", "person_detect", "--repeat", "1")
     assert "bit-exact" in r.stdout and "published figure" in r.stdout and "CMSIS-NN" in r.stdout

@@ -1,4 +1,4 @@
-"""Flash image format v2 (docs/flash-image.md): round trips, alignment, every rejection, fuzz.
+"""Flash image format v3 (docs/flash-image.md): round trips, alignment, every rejection, fuzz.
 
 An image holds a lowered graph and a plan made for it. Every model is packed twice: with a
 layer-by-layer plan, and with a plan that streams (the planner's choice for the shared
@@ -418,7 +418,7 @@ def test_header_fields(shared, strategy):
     pk = shared("person_detect", strategy)
     g, p, image = pk.lowered, pk.plan, pk.image
     magic, ver, hsize, flags, total, crc, n_t, n_ops, arena, hcrc = struct.unpack_from("<4sHHIIIHHII", image)
-    assert (magic, ver, hsize, flags) == (b"MCUN", 2, 96, 0) and VERSION == 2
+    assert (magic, ver, hsize, flags) == (b"MCUN", 3, 96, 0) and VERSION == 3
     zeroed = bytearray(image[:HEADER_SIZE])
     zeroed[28:32] = b"\0\0\0\0"
     assert hcrc == zlib.crc32(bytes(zeroed)) & 0xFFFFFFFF
@@ -551,19 +551,22 @@ def test_reject_bad_magic(chain):
 
 
 def test_reject_version(chain):
+    """An older image is refused, never misread (v2's conv records differ), and its message
+    says to convert again; a newer one (or 0) is refused without that advice."""
     b = bytearray(chain.image)
-    struct.pack_into("<H", b, 4, 1)
-    _reject(b, r"format version 1; this mcutool reads version 2")  # a v1 image: refused, never misread
-    struct.pack_into("<H", b, 4, 3)
-    _reject(b, r"format version 3; this mcutool reads version 2")
-    struct.pack_into("<H", b, 4, 0)
-    _reject(b, r"format version 0")
+    again = "; convert the model again with this mcutool$"
+    for old in (1, 2):
+        struct.pack_into("<H", b, 4, old)
+        _reject(b, rf"format version {old}; this mcutool reads version 3{again}")
+    for other in (4, 0, 0xFFFF):
+        struct.pack_into("<H", b, 4, other)
+        _reject(b, rf"format version {other}; this mcutool reads version 3$")
 
 
 def test_reject_header_size(chain):
     b = bytearray(chain.image)
     struct.pack_into("<H", b, 6, 64)
-    _reject(b, r"header size 64, version 2 has 96")
+    _reject(b, r"header size 64, version 3 has 96")
 
 
 def test_reject_trailing_bytes(chain):
@@ -675,6 +678,49 @@ def _step_op(i):
     return lambda b: _step(b, i) + S_OP
 
 
+def _grow_data(b, raw: bytes) -> int:
+    """Append raw to the DATA section at a 16-byte boundary, moving the sections after it
+    and the total size along; returns its offset in DATA. (Recompute the CRCs after.)"""
+    off, size = _sec(b, "DATA")
+    at = off + (size + ALIGN - 1) // ALIGN * ALIGN
+    grow = (len(raw) + ALIGN - 1) // ALIGN * ALIGN
+    b[at:at] = raw + bytes(grow - len(raw))
+    for name in SECTIONS:
+        o, n = _sec(b, name)
+        if name != "DATA" and o >= at:
+            _set_sec(b, name, o + grow, n)
+    _set_sec(b, "DATA", off, at - off + len(raw))
+    struct.pack_into("<I", b, 12, _u32(b, 12) + grow)
+    return at - off
+
+
+def _add_qrec(t, axis=0):
+    """An edit giving tensor t a per-channel quantization record (its entry's scale and zero
+    point on each of dims[axis] channels) at the end of DATA. pack writes none for a
+    constant since format v3, but a reader checks any record an entry points at (rows
+    17-21): the record cases start from this."""
+    def fn(b):
+        e = _tensor(b, t)
+        n = _u32(b, e + T_DIMS + 4 * axis)
+        (scale,), (zp,) = struct.unpack_from("<f", b, e + T_SCALE), struct.unpack_from("<i", b, e + T_ZP)
+        raw = struct.pack(f"<II{n}f{n}i", n, axis, *[scale] * n, *[zp] * n)
+        struct.pack_into("<I", b, e + T_QOFF, _grow_data(b, raw))  # TENSORS lies before DATA: e stays
+    return fn
+
+
+def _then(*fns):
+    """Edits applied in order."""
+    return lambda b: [fn(b) for fn in fns]
+
+
+QREC4 = _add_qrec(4)  # tensor 4: the first conv's int8 weights (8, 3, 3, 3), 8 channels on axis 0
+
+
+def _qrec4(b):
+    """Absolute offset of tensor 4's quantization record."""
+    return _sec(b, "DATA")[0] + _u32(b, _tensor(b, 4) + T_QOFF)
+
+
 CHAIN_CASES = [
     # STRINGS / header counts
     ("strings_empty", lambda b: _set_sec(b, "STRINGS", _sec(b, "STRINGS")[0], 0), r"string offset \d+ outside the STRINGS"),
@@ -690,7 +736,8 @@ CHAIN_CASES = [
     ("rank_5", _put("<B", lambda b: _tensor(b, 5) + T_RANK, (5,)), r"tensor 5: rank 5 exceeds 4"),
     ("rank_255", _put("<B", lambda b: _tensor(b, 4) + T_RANK, (255,)), r"tensor 4: rank 255 exceeds 4"),
     ("flags_unknown", _put("<B", lambda b: _tensor(b, 5) + T_FLAGS, (16 | 8,)), r"tensor 5: unknown flag bits 0x18"),
-    ("quant_flag_cleared", _put("<B", lambda b: _tensor(b, 4) + T_FLAGS, (1,)), r"tensor 4: quantization record on a tensor not flagged"),
+    ("quant_flag_cleared", _then(QREC4, _put("<B", lambda b: _tensor(b, 4) + T_FLAGS, (1,))),
+     r"tensor 4: quantization record on a tensor not flagged"),
     ("const_input", _put("<B", lambda b: _tensor(b, 4) + T_FLAGS, (3 | 8,)), r"tensor 4: a constant cannot be a graph input"),
     ("const_data_past_data", _put("<I", lambda b: _tensor(b, 4) + T_DOFF, lambda b: (_data_len(b) // 16 * 16,)),
      r"tensor 4: constant data at \d+ \(\+216\) invalid for int8 \(8, 3, 3, 3\)"),
@@ -709,15 +756,16 @@ CHAIN_CASES = [
      r"tensor 5: arena offset \d+ is not a multiple of 4"),
     ("quant_past_data", _put("<I", lambda b: _tensor(b, 4) + T_QOFF, lambda b: (_data_len(b) // 16 * 16,)),
      r"tensor 4: quantization record"),
-    ("quant_misaligned", _put("<I", lambda b: _tensor(b, 4) + T_QOFF, lambda b: (_u32(b, _tensor(b, 4) + T_QOFF) + 4,)),
+    ("quant_misaligned", _then(QREC4, _put("<I", lambda b: _tensor(b, 4) + T_QOFF,
+                                           lambda b: (_u32(b, _tensor(b, 4) + T_QOFF) + 4,))),
      r"tensor 4: quantization record at \d+ outside DATA or misaligned"),
-    ("quant_channels_huge", _put("<I", lambda b: _sec(b, "DATA")[0] + _u32(b, _tensor(b, 4) + T_QOFF), (1 << 30,)),
+    ("quant_channels_huge", _then(QREC4, _put("<I", _qrec4, (1 << 30,))),
      r"tensor 4: quantization record of 1073741824 channels \(1 to 65536 allowed\)"),
-    ("quant_channels_past_data", _put("<I", lambda b: _sec(b, "DATA")[0] + _u32(b, _tensor(b, 4) + T_QOFF), (60000,)),
+    ("quant_channels_past_data", _then(QREC4, _put("<I", _qrec4, (60000,))),
      r"tensor 4: quantization record of 60000 channels outside DATA"),
-    ("quant_channels_zero", _put("<I", lambda b: _sec(b, "DATA")[0] + _u32(b, _tensor(b, 4) + T_QOFF), (0,)),
+    ("quant_channels_zero", _then(QREC4, _put("<I", _qrec4, (0,))),
      r"tensor 4: quantization record of 0 channels \(1 to 65536 allowed\)"),
-    ("quant_axis", _put("<I", lambda b: _sec(b, "DATA")[0] + _u32(b, _tensor(b, 4) + T_QOFF) + 4, (4,)),
+    ("quant_axis", _then(QREC4, _put("<I", lambda b: _qrec4(b) + 4, (4,))),
      r"tensor 4: quantization axis 4 out of range for rank 4"),
     # OPS
     ("ops_count", _put("<H", lambda b: 22, (1000,)), r"OPS section too short for 1000 ops"),
@@ -735,16 +783,16 @@ CHAIN_CASES = [
     ("params_short", _put("<H", lambda b: _op(b, 0) + 4, (record_words("CONV_2D") - 1,)),
      r"op 0 \(CONV_2D\): parameter record too short"),
     ("params_long", _put("<H", lambda b: _op(b, 0) + 4, (record_words("CONV_2D") + 1,)),
-     r"op 0 \(CONV_2D\): parameter record has 19 words, CONV_2D needs 18"),
+     r"op 0 \(CONV_2D\): parameter record has 15 words, CONV_2D needs 14"),
     ("params_overrun", _put("<H", lambda b: _op(b, 7) + 4, (5000,)), r"op 7 \(SOFTMAX\): record overruns the OPS section"),
     ("enum_fc_rounding", _put("<i", _w(6, "FULLY_CONNECTED", "rounding"), (2,)),
      r"op 6 \(FULLY_CONNECTED\): 'rounding' value 2 out of range"),
     ("enum_softmax_negative", _put("<i", _w(7, "SOFTMAX", "out_dtype"), (-1,)),
      r"op 7 \(SOFTMAX\): 'out_dtype' value -1 out of range"),
-    ("array_past_data", _put("<i", _w(0, "CONV_2D", "multiplier"), lambda b: (_data_len(b) // 16 * 16,)),
-     r"op 0 \(CONV_2D\): 'multiplier' array at \d+ \(\+8\) lies outside the DATA section"),
-    ("array_misaligned", _put("<i", _w(1, "DEPTHWISE_CONV_2D", "shift"), lambda b: (struct.unpack_from("<i", b, _w(1, "DEPTHWISE_CONV_2D", "shift")(b))[0] + 4,)),
-     r"op 1 \(DEPTHWISE_CONV_2D\): 'shift' array at \d+ \(\+8\) lies outside the DATA section or is misaligned"),
+    ("array_past_data", _put("<i", _w(0, "CONV_2D", "rq"), lambda b: (_data_len(b) // 16 * 16,)),
+     r"op 0 \(CONV_2D\): 'rq' array at \d+ \(\+32\) lies outside the DATA section"),
+    ("array_misaligned", _put("<i", _w(1, "DEPTHWISE_CONV_2D", "rq"), lambda b: (struct.unpack_from("<i", b, _w(1, "DEPTHWISE_CONV_2D", "rq")(b))[0] + 4,)),
+     r"op 1 \(DEPTHWISE_CONV_2D\): 'rq' array at \d+ \(\+32\) lies outside the DATA section or is misaligned"),
     ("array_negative_offset", _put("<i", _w(6, "FULLY_CONNECTED", "multiplier"), (-16,)), r"'multiplier' array at -16"),
     ("array_negative_count", _put("<i", _w(6, "FULLY_CONNECTED", "shift", 1), (-1,)), r"'shift' array at \d+ \(\+-1\)"),
     ("array_huge_count", _put("<i", _w(6, "FULLY_CONNECTED", "shift", 1), (0x7FFFFFFF,)), r"'shift' array at \d+ \(\+2147483647\)"),
@@ -1053,10 +1101,10 @@ def test_reject_bool_and_list():
 
 
 def test_reserved_fields_are_rejected(chain, chain_stream):
-    """v2 defines no header flags and no use for reserved bytes or flag bits: a reader that
+    """v3 defines no header flags and no use for reserved bytes or flag bits: a reader that
     ignored them would silently accept an image from a format it does not understand."""
     for fn, match in (
-        (_put("<I", lambda b: 8, (1,)), r"header flags 0x1 set; format v2 defines none"),
+        (_put("<I", lambda b: 8, (1,)), r"header flags 0x1 set; format v3 defines none"),
         (_put("<B", lambda b: _tensor(b, 5) + 3, (9,)), r"tensor 5: reserved byte is 9"),
         (_put("<H", lambda b: _op(b, 1) + 6, (9,)), r"op 1: reserved half-word is 9"),
         (_put("<B", lambda b: _step(b, 0) + S_FLAGS, (0x80,)), r"schedule step 0: kind 1 / flags 128 invalid"),
@@ -1069,7 +1117,7 @@ def test_reserved_fields_are_rejected(chain, chain_stream):
 
 
 def test_limits_at_pack():
-    """What format v2 cannot hold is refused when packing, not written."""
+    """What format v3 cannot hold is refused when packing, not written."""
     t = ir.Tensor(0, "x", (1, 2, 3, 4, 5), "int8")
     with pytest.raises(McutoolError, match="rank 5; the image format holds at most 4"):
         pack(ir.Graph("g", [t], [], [0], [0]), Plan("layer", [], {}))

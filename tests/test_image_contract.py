@@ -127,6 +127,28 @@ def array_value(case, kind, field, index, value):
     return lambda: _edit(ti._case(case), fn)
 
 
+def rq_channel(case, kind, c, mark=None, kq=None, sh=None):
+    """Channel c's words of the rq record (ref/conv.py rq_words: kfold, mw, kq, sh) of the
+    case's first `kind` op rewritten: mark True / False sets / clears mw's top bit (the slow
+    mark), kq and sh replace those words."""
+    k = op_index(case, kind)
+
+    def fn(b):
+        off = struct.unpack_from("<i", b, ti._w(k, kind, "rq")(b))[0]
+        pos = ti._sec(b, "DATA")[0] + off + 16 * c
+        _, mw, q, s = struct.unpack_from("<4i", b, pos)
+        if mark is not None:
+            mw = mw | -(2**31) if mark else mw & 0x7FFFFFFF
+        struct.pack_into("<3i", b, pos + 4, mw, q if kq is None else kq, s if sh is None else sh)
+    return lambda: _edit(ti._case(case), fn)
+
+
+def slow_channel(case, kind, c, sh):
+    """Channel c made a slow one done right (ref/conv.py rq_words): shift 15 - sh, marked,
+    kq 0."""
+    return rq_channel(case, kind, c, mark=True, kq=0, sh=sh)
+
+
 def retensor(case, t, shape=None, dtype=None, plan_kind=None, inplace=True):
     """The case repacked with tensor t reshaped (or retyped), its FULL buffer moved to the
     end of a grown arena: the image stays consistent except for what the op thinks of t."""
@@ -279,7 +301,8 @@ CORPUS = [
     (1, "bad_magic", lambda: b"MCUX" + chain().image[4:]),
     (2, "truncated_header", lambda: chain().image[:50]),
     (2, "three_bytes", lambda: b"MCU"),
-    (3, "version_3", lambda: _hdr(ti._put("<H", lambda b: 4, (3,)))),
+    (3, "version_2", lambda: _hdr(ti._put("<H", lambda b: 4, (2,)))),  # an image of the last format
+    (3, "version_4", lambda: _hdr(ti._put("<H", lambda b: 4, (4,)))),
     (4, "header_size_64", lambda: _hdr(ti._put("<H", lambda b: 6, (64,)))),
     (5, "header_crc", lambda: bytes(_flip(chain().image, 20))),
     (6, "header_flags", lambda: _hdr(ti._put("<I", lambda b: 8, (1,)))),
@@ -458,8 +481,22 @@ CORPUS = [
     (106, "batch_2_map", retensor("fc_4d_input", 0, shape=(2, 2, 2, 4))),
     (107, "conv_stride_0", word("small_chain", "CONV_2D", "stride", 0)),
     (107, "dw_depth_multiplier_huge", word("dw_dm2", "DEPTHWISE_CONV_2D", "depth_multiplier", 0x40000000)),
-    (107, "conv_rq_word", array_value("small_chain", "CONV_2D", "rq", 1, 12345)),
-    (107, "conv_shift_count", word("small_chain", "CONV_2D", "shift", 7, extra=1)),
+    # the rq record (row 107): its count, the shift's range (sh - 15 in [-30, 31]), the slow
+    # mark exactly where r = sh - 15 is outside [0, 16], kq (small_chain's channels are fast)
+    (107, "conv_rq_count_short", word("small_chain", "CONV_2D", "rq", 31, extra=1)),
+    (107, "conv_rq_count_a_channel_more", word("small_chain", "CONV_2D", "rq", 36, extra=1)),
+    (107, "dw_rq_count", word("small_chain", "DEPTHWISE_CONV_2D", "rq", 28, extra=1)),
+    (107, "conv_kq_fast", array_value("small_chain", "CONV_2D", "rq", 2, 12345)),
+    (107, "conv_kq_of_r_0", rq_channel("small_chain", "CONV_2D", 0, kq=1 << 14)),  # channel 0 has r = 6
+    (107, "dw_kq_zero_on_fast", rq_channel("small_chain", "DEPTHWISE_CONV_2D", 7, kq=0)),
+    (107, "conv_kq_on_slow", rq_channel("small_chain", "CONV_2D", 0, mark=True, kq=1 << 14, sh=32)),
+    (107, "conv_slow_mark_on_fast", rq_channel("small_chain", "CONV_2D", 3, mark=True)),
+    (107, "dw_slow_mark_on_fast", rq_channel("small_chain", "DEPTHWISE_CONV_2D", 0, mark=True)),
+    (107, "conv_slow_mark_missing_r_17", rq_channel("small_chain", "CONV_2D", 0, mark=False, kq=0, sh=32)),
+    (107, "conv_slow_mark_missing_r_minus_1", rq_channel("small_chain", "CONV_2D", 7, mark=False, kq=0, sh=14)),
+    (107, "conv_sh_47", slow_channel("small_chain", "CONV_2D", 0, 47)),  # shift -32
+    (107, "conv_sh_minus_16", slow_channel("small_chain", "CONV_2D", 7, -16)),  # shift 31
+    (107, "dw_sh_47", slow_channel("small_chain", "DEPTHWISE_CONV_2D", 7, 47)),
     (108, "fc_shift_range", array_value("small_chain", "FULLY_CONNECTED", "shift", 0, 31)),
     (108, "fc_bias_not_const", lambda: _edit(chain(), ti._put("<h", lambda b: ti._op_io(b, 6) + 4, (15,)))),
     (109, "add_left_shift", word("small_chain", "ADD", "left_shift", 25)),
@@ -548,6 +585,20 @@ def test_valid_images_pass_both_readers(c_engine):
     for pk in (chain(), stream(), ti._case("dw_3x3_same"), ti._case("resize_nn_2x"), ti._case("mean_hw_keepdims_diffscale")):
         unpack(pk.image)
         assert c_engine.load_status(pk.image) == (0, "ok", 0)
+    # the start of the quantization record cases (rows 17-21): a record pack no longer writes
+    image = _edit(chain(), ti.QREC4)
+    g, _ = unpack(image)
+    assert g.t(4).quant.scale.size == 8 and c_engine.load_status(image) == (0, "ok", 0)
+    # the rq record at the edges of row 107: slow channels at r = 31, -30, 17 and -1, fast
+    # ones at r = 0 and 16 (kq 2^14 and 2^14 + 2^30)
+    edges = [slow_channel("small_chain", "CONV_2D", c, sh) for c, sh in ((0, 46), (1, -15), (2, 32), (3, 14))]
+    edges += [rq_channel("small_chain", "CONV_2D", 4, kq=1 << 14, sh=15),
+              rq_channel("small_chain", "CONV_2D", 5, kq=(1 << 14) + (1 << 30), sh=31),
+              slow_channel("small_chain", "DEPTHWISE_CONV_2D", 0, 46)]
+    for build in edges:
+        image = build()
+        unpack(image)
+        assert c_engine.load_status(image) == (0, "ok", 0)
     g, plan = device_plan("transpose_nhwc_to_nchw")
     image = pack(g, plan)
     unpack(image)

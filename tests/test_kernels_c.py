@@ -941,6 +941,44 @@ def test_m0plus_build_matches_host(lib, arm):
                 _dual(lib, arm, name, arrays, *args)
 
 
+def _slow_dead_case(rng, ci, co):
+    """A 1x1 conv whose channels mix the fast rescale (shift 0 to -16) with slow ones (shift
+    1 to 30, below -16: rq_words' slow mark), some of either dead (zero weights and bias:
+    every accumulator 0, which the M0+ asm keeps on its fast path)."""
+    shifts = rng.integers(-16, 1, co).astype(np.int32)
+    slow = rng.integers(0, 5, co) == 0  # sparse: a block's only slow channel, at any position
+    shifts[slow] = rng.choice([1, 3, 7, 30, -17, -20, -31], slow.sum())
+    mult = rng.integers(1 << 30, 1 << 31, co, dtype=np.int64).astype(np.int32)
+    w = rand_int8(rng, (co, 1, 1, ci))
+    b = rng.integers(-3000, 3000, co).astype(np.int32)
+    dead = rng.integers(0, 3, co) == 0
+    w[dead], b[dead] = 0, 0
+    d = {"pad": (0, 0, 0, 0), "stride": (1, 1), "dilation": (1, 1), "multiplier": mult, "shift": shifts,
+         "input_offset": int(rng.integers(-127, 129)), "output_offset": 0, "act_min": -128, "act_max": 127}
+    return d, w, b
+
+
+def test_slow_and_dead_channels(lib, arm):
+    """Slow channels (the record's slow mark) and dead ones (acc always 0) on every path that
+    rescales a conv: host kernels against the reference, the M0+ build against the host."""
+    rng = np.random.default_rng(5)
+    for it in range(150):
+        ci, co, H, W = int(rng.integers(1, 40)), int(rng.integers(4, 25)), 2, int(rng.integers(1, 6))
+        d, w, b = _slow_dead_case(rng, ci, co)
+        op = SimpleNamespace(data=d, kind="CONV_2D")
+        x = rand_int8(rng, (1, H, W, ci))
+        want = eval_conv_2d(op, [x, w, b], (1, H, W, co))[0]
+        keep = ck.Keep()
+        params = ck.conv_params(d, w, b, keep)
+        for fn in ("mcu_pointwise", "mcu_conv2d"):
+            ib = ck.random_buffer(rng, H, W, ci, 0, H, 0, W)
+            ib.put(x[0], 0, H, 0, W)
+            ob = out_buffer(rng, (H, W, co), 0, H, 0, W)
+            getattr(lib, fn)(C.byref(params), C.byref(ib.view), C.byref(ob.view), 0, H, 0, W)
+            check_window(ob, want, 0, H, 0, W, fn)
+            _dual(lib, arm, fn, [*keep.arrays, ib.mem, ob.mem], params, ib.view, ob.view, 0, H, 0, W)
+
+
 def _op_calls(g, op, rng):
     """(kernel, arrays, arguments) exercising an op of a generated case."""
     k, d = op.kind, op.data

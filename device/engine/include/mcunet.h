@@ -1,4 +1,4 @@
-/* mcunet: runs an mcutool flash image (format v2) in one caller-given arena.
+/* mcunet: runs an mcutool flash image (format v3) in one caller-given arena.
  *
  * Portable C99. No malloc, no mutable globals, no floating point. The image is read in
  * place (it may sit in memory-mapped flash); the only writable memory is the arena.
@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define MCU_FORMAT_VERSION 2
+#define MCU_FORMAT_VERSION 3
 #define MCU_ENGINE_VERSION "0.1.0"
 #define MCU_MAX_IO 8
 

@@ -44,13 +44,12 @@ typedef struct {
     int32_t pad_t, pad_l, pad_b, pad_r;
     int32_t depth_multiplier; /* 1 for CONV_2D */
     int32_t input_offset, output_offset, act_min, act_max;
-    const int32_t *multiplier, *shift; /* per output channel */
-    int32_t kh, kw;                    /* from the weights' shape */
-    const int8_t *weights;             /* CONV_2D: OHWI; DEPTHWISE: 1HWO */
-    const int32_t *bias;               /* or NULL */
-    const int32_t *rq;                 /* MCU_RQ_WORDS per output channel (kcommon.h k_rqc) */
+    int32_t kh, kw;        /* from the weights' shape */
+    const int8_t *weights; /* CONV_2D: OHWI; DEPTHWISE: 1HWO */
+    const int32_t *bias;   /* or NULL */
+    const int32_t *rq;     /* MCU_RQ_WORDS per output channel (kcommon.h k_qv) */
 } mcu_conv_params;
-#define MCU_RQ_WORDS 6
+#define MCU_RQ_WORDS 4
 
 typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;

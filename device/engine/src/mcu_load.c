@@ -45,7 +45,7 @@ static uint32_t crc32(const uint8_t *p, uint32_t n, uint32_t crc) {
 }
 
 static const uint8_t EXPECTED_WORDS[MCU_OP_COUNT] = {
-    0, 18, 19, 9, 12, 7, 10, 10, 11, 10, 0, 4, 5, 6, 2, 1, 4, 6, 4,
+    0, 14, 15, 9, 12, 7, 10, 10, 11, 10, 0, 4, 5, 6, 2, 1, 4, 6, 4,
 };
 
 void mcu_tensor_at(const mcu_model *m, int32_t i, mcu_tensor *t) {
@@ -188,7 +188,7 @@ void mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p
     p->output_offset = mcu_word(op, k++);
     p->act_min = mcu_word(op, k++);
     p->act_max = mcu_word(op, k++);
-    int32_t moff = mcu_word(op, k), soff = mcu_word(op, k + 2), qoff = mcu_word(op, k + 4); /* each before its count */
+    int32_t qoff = mcu_word(op, k);
     const uint8_t *we = m->tensors + (uint32_t)mcu_op_in(op, 1) * MCU_TENSOR_ENTRY;
     p->kh = (int32_t)mcu_rd32(we + 8);
     p->kw = (int32_t)mcu_rd32(we + 12);
@@ -197,26 +197,25 @@ void mcu_conv_params_of(const mcu_model *m, const mcu_op *op, mcu_conv_params *p
     if (op->n_in > 2 && mcu_op_in(op, 2) >= 0)
         p->bias = (const int32_t *)(const void *)(m->data +
                   mcu_rd32(m->tensors + (uint32_t)mcu_op_in(op, 2) * MCU_TENSOR_ENTRY + 28));
-    p->multiplier = (const int32_t *)(const void *)(m->data + moff);
-    p->shift = (const int32_t *)(const void *)(m->data + soff);
     p->rq = (const int32_t *)(const void *)(m->data + qoff);
 }
 
-/* The rescale constants of each of the n output channels are the ones ref/conv.py rq_table
- * derives (the shifts are in range: check_op). */
+/* Each of the n output channels' rq record is one ref/conv.py rq_words makes: shift
+ * 15 - sh in [-31, 30], the slow mark (mw's top bit) exactly where r = sh - 15 is outside
+ * [0, 16], and kq the fast path's rounding constant, or 0. */
 MCU_NOINLINE static int rq_ok(const mcu_conv_params *p, int32_t n) {
     for (int32_t c = 0; c < n; c++) {
-        const int32_t *q = p->rq + MCU_RQ_WORDS * c, mu = p->multiplier[c], r = -p->shift[c];
+        const int32_t *q = p->rq + MCU_RQ_WORDS * c;
+        if (q[3] < -15 || q[3] > 46) return 0; /* before the subtraction, which could overflow */
+        const int32_t r = q[3] - 15;
         const int fast = r >= 0 && r <= 16;
-        if (mu < 0 || q[1] != mu >> 16 || q[2] != (mu & 0xFFFF) || q[3] != (fast ? (1 << 14) + (r ? 1 << (14 + r) : 0) : 0) ||
-            q[4] != (fast ? 15 + r : 0) || q[5] != (fast ? 16 : 0))
-            return 0;
+        if ((q[1] < 0) == fast || q[2] != (fast ? (1 << 14) + (r ? 1 << (14 + r) : 0) : 0)) return 0;
     }
     return 1;
 }
 
-/* The rest of check 107, once the word ranges (WORD_RANGES), the shifts (check_op), the
- * filter w, the counts of multiplier and shift and the bias (check_op_params) hold. */
+/* The rest of check 107, once the word ranges (WORD_RANGES), the filter w and the bias
+ * (check_op_params) hold. */
 MCU_NOINLINE static int conv_ok(const mcu_model *m, const mcu_op *op, const mcu_tensor *w, const mcu_tensor *y) {
     int dw = op->code == MCU_OP_DEPTHWISE_CONV_2D;
     int32_t oc = y->dims[3];
@@ -226,7 +225,7 @@ MCU_NOINLINE static int conv_ok(const mcu_model *m, const mcu_op *op, const mcu_
     if (x.rank != 4 || y->rank != 4 || x.dtype != MCU_DT_INT8 || y->dtype != MCU_DT_INT8 ||
         (dw ? w->dims[0] != 1 || w->dims[3] != oc || x.dims[3] * mcu_word(op, 8) != oc
             : w->dims[0] != oc || w->dims[3] != x.dims[3]) ||
-        mcu_word(op, 17 + dw) != MCU_RQ_WORDS * oc)
+        mcu_word(op, 13 + dw) != MCU_RQ_WORDS * oc)
         return 0;
     mcu_conv_params_of(m, op, &p); /* its pointers are the constants' and DATA arrays' now */
     if (p.kh < 1 || p.kw < 1 || p.act_min > p.act_max) return 0;
@@ -244,13 +243,12 @@ static mcu_status check_op_params(const mcu_model *m, const mcu_op *op) {
     int code = op->code;
     mcu_tensor_at(m, mcu_op_out(op, 0), &y);
     if (code <= MCU_OP_FULLY_CONNECTED) {
-        /* a constant int8 filter (weights), as many multipliers and shifts as output channels
-         * (units), and the bias; the multiplier count is word 13, 14 (after the depth
-         * multiplier) or 5, the shift count two words on */
-        int fc = code == MCU_OP_FULLY_CONNECTED, mw = fc ? 5 : 12 + code;
+        /* a constant int8 filter (weights), the bias, and FC's multipliers and shifts, one per
+         * unit (counts in words 5 and 7) */
+        int fc = code == MCU_OP_FULLY_CONNECTED;
         if (!is_const(m, mcu_op_in(op, 1), MCU_DT_INT8, &x) || x.rank != (fc ? 2 : 4)) return MCU_ERR_PARAMS;
         int32_t n = fc ? x.dims[0] : y.dims[3];
-        if (mcu_word(op, mw) != n || mcu_word(op, mw + 2) != n || !bias_ok(m, op, n)) return MCU_ERR_PARAMS;
+        if ((fc && (mcu_word(op, 5) != n || mcu_word(op, 7) != n)) || !bias_ok(m, op, n)) return MCU_ERR_PARAMS;
         return fc || conv_ok(m, op, &x, &y) ? MCU_OK : MCU_ERR_PARAMS;
     }
     /* ADD, MUL, the pools, QUANTIZE: only word ranges (check_op's WORD_RANGES) */
@@ -504,10 +502,9 @@ MCU_NOINLINE static int check_op(const mcu_model *m, int32_t k) {
         for (int j = r[1]; j < r[1] + (r[2] >> 4); j++)
             if (mcu_word(&op, j) < RANGES[r[2] & 15][0] || mcu_word(&op, j) > RANGES[r[2] & 15][1]) return PARAMS_ROW[op.code];
     }
-    if (op.code <= MCU_OP_FULLY_CONNECTED) { /* the shift array (conv_ok negates them): word 14, 15 or 6 */
-        int w = op.code == MCU_OP_FULLY_CONNECTED ? 6 : 13 + op.code;
-        const int32_t *sh = data_array(m, mcu_word(&op, w));
-        for (int32_t c = 0; c < mcu_word(&op, w + 1); c++)
+    if (op.code == MCU_OP_FULLY_CONNECTED) { /* its shift array, word 6 (a conv's shifts: rq_ok) */
+        const int32_t *sh = data_array(m, mcu_word(&op, 6));
+        for (int32_t c = 0; c < mcu_word(&op, 7); c++)
             if (sh[c] < -31 || sh[c] > 30) return PARAMS_ROW[op.code];
     }
     mcu_status st = check_op_params(m, &op);
@@ -671,8 +668,8 @@ static const uint8_t ROW_STATUS[36] = {
 
 /* per-op fields that are not plain words (opparams.LAYOUTS): op code, first word, the row
  * checking it (35 bool, 36 array, 37 list/pairs count, 38 enum) */
-static const uint8_t FIELDS[17][3] = {
-    {1, 12, 36}, {1, 14, 36}, {1, 16, 36}, {2, 13, 36}, {2, 15, 36}, {2, 17, 36}, {3, 4, 36}, {3, 6, 36}, {3, 8, 38},
+static const uint8_t FIELDS[15][3] = {
+    {1, 12, 36}, {2, 13, 36}, {3, 4, 36}, {3, 6, 36}, {3, 8, 38},
     {8, 0, 37},  {8, 10, 35}, {9, 0, 37},  {11, 3, 38}, {12, 0, 37}, {13, 0, 38}, {18, 0, 36}, {18, 2, 36}};
 
 enum { STRINGS, TENSORS, OPS, IO, SCHEDULE, DATA, BUFFERS, PLAN };
@@ -790,7 +787,7 @@ MCU_NOINLINE static int check_op_record(const mcu_model *m, int32_t i) {
         if (t < (k < op.n_in ? -1 : 0) || t >= m->n_tensors) return 32;
     }
     if (op.n_out < 1) return 33;
-    for (int f = 0; f < 17; f++) {
+    for (int f = 0; f < 15; f++) {
         int row = FIELDS[f][2], w = FIELDS[f][1];
         if (FIELDS[f][0] != op.code) continue;
         if (w + (row == 36 ? 2 : row == 37 ? (op.code == MCU_OP_PAD ? 9 : 5) : 1) > op.n_words) return 34;

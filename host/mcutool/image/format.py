@@ -1,4 +1,4 @@
-"""Flash image format v2: pack a lowered graph and its plan; read one back, validating all.
+"""Flash image format v3: pack a lowered graph and its plan; read one back, validating all.
 
 The layout is specified in docs/flash-image.md; this module is its host implementation.
 Everything is little-endian with fixed-width fields and offsets (never pointers), so the
@@ -22,10 +22,11 @@ from ..plan.model import FULL, INPUT, PIXEL, POST, PRE, RING, RUN, WINDOW, Plan
 from ..plan.windows import SPATIAL, in_range, streamable
 from . import planrec
 from .opcheck import check_device_op
+from ..ref.conv import RQ_WORDS, rq_multipliers
 from .opparams import BOOL, F32, I32, LAYOUTS
 
 MAGIC = b"MCUN"
-VERSION = 2
+VERSION = 3
 HEADER_SIZE = 96
 ALIGN = 16  # constants start on 16-byte boundaries: word reads from XIP flash on M0+ and Xtensa
 NONE32 = 0xFFFFFFFF
@@ -181,7 +182,9 @@ def pack(graph: ir.Graph, plan: Plan) -> bytes:
         scale, zp, qoff = 0.0, 0, NONE32
         if t.quant is not None:
             scale, zp = t.quant.s, t.quant.zp
-            if t.quant.scale.size > 1:
+            # a constant's per-channel scales are in its op's multipliers already (the device
+            # reads none): only the first channel's stays, in the entry
+            if t.quant.scale.size > 1 and not t.is_const:
                 q = t.quant
                 qoff = data.add(
                     struct.pack("<II", q.scale.size, q.axis) + _le(q.scale.astype(np.float32)) + _le(q.zero_point.astype(np.int32))
@@ -263,13 +266,14 @@ def read_header(buf: bytes, where: str = "image") -> ImageInfo:
     if magic != MAGIC:
         raise McutoolError(f"{where}: not an mcutool flash image (magic {magic!r}, expected {MAGIC!r})", check=1)
     if ver != VERSION:
-        raise McutoolError(f"{where}: format version {ver}; this mcutool reads version {VERSION}", check=3)
+        again = "; convert the model again with this mcutool" if 0 < ver < VERSION else ""
+        raise McutoolError(f"{where}: format version {ver}; this mcutool reads version {VERSION}{again}", check=3)
     if hsize != HEADER_SIZE:
         raise McutoolError(f"{where}: header size {hsize}, version {VERSION} has {HEADER_SIZE}", check=4)
     if hcrc != _header_crc(buf):
         raise McutoolError(f"{where}: header CRC32 mismatch (stored {hcrc:08x}, computed {_header_crc(buf):08x}): the header is corrupt", check=5)
     if flags != 0:
-        raise McutoolError(f"{where}: header flags {flags:#x} set; format v2 defines none", check=6)
+        raise McutoolError(f"{where}: header flags {flags:#x} set; format v3 defines none", check=6)
     if len(buf) < total:
         raise McutoolError(f"{where}: truncated: {len(buf)} bytes, header says {total}", check=7)
     if len(buf) > total:
@@ -390,6 +394,8 @@ def unpack(buf: bytes, where: str = "image") -> tuple[ir.Graph, Plan]:
         words = list(struct.unpack_from(f"<{n_words}i", ops_sec, io_end))
         op = ir.Op(k, kind, list(io[:n_in]), list(io[n_in:]))
         op.data = _decode_params(kind, words, data, f"{ow} ({kind})")
+        if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(op.data["rq"]) % RQ_WORDS == 0:
+            op.data["multiplier"], op.data["shift"] = rq_multipliers(op.data["rq"])  # what the reference needs
         ops.append(op)
 
     io_sec = sec["IO"]

@@ -74,9 +74,9 @@ def _conv_params(g: Graph, op: Op) -> str | None:
         b = g.t(op.inputs[2])
         if not (b.is_const and b.dtype == "int32") or len(b.shape) != 1 or b.shape[0] != oc:
             return f"bias tensor {b.index} must be a constant int32 of shape ({oc},)"
-    mult, shift, rq = d["multiplier"], d["shift"], d["rq"]
-    if len(rq) != 6 * oc or len(mult) != oc or len(shift) != oc:
-        return f"multiplier/shift/rq hold {len(mult)}/{len(shift)}/{len(rq)} values, {oc} output channels need {oc}/{oc}/{6 * oc}"
+    rq = d["rq"]
+    if len(rq) != 4 * oc:
+        return f"rq holds {len(rq)} words, {oc} output channels need {4 * oc}"
     (sh, sw), (dh, dwl), pad = d["stride"], d["dilation"], d["pad"]
     kh, kw = wd[1], wd[2]
     if not (all(_in(v, 1, 64) for v in (sh, sw, dh, dwl)) and all(_in(v, 0, 256) for v in pad) and kh >= 1 and kw >= 1):
@@ -89,13 +89,11 @@ def _conv_params(g: Graph, op: Op) -> str | None:
             and d["act_max"] <= 127 and d["act_min"] <= d["act_max"]):
         return "input_offset, output_offset or the activation range out of range"
     for c in range(oc):
-        mu, s = int(mult[c]), int(shift[c])
-        q, r = [int(v) for v in rq[6 * c : 6 * c + 6]], -s
+        q = [int(v) for v in rq[4 * c : 4 * c + 4]]
+        slow, r = q[1] < 0, q[3] - 15
         fast = 0 <= r <= 16
-        want = [q[0], mu >> 16, mu & 0xFFFF, ((1 << 14) + ((1 << (14 + r)) if r else 0)) if fast else 0,
-                15 + r if fast else 0, 16 if fast else 0]
-        if not -31 <= s <= 30 or mu < 0 or q != want:
-            return f"output channel {c}: shift {s} (-31 to 30), multiplier {mu} (>= 0) or its rq words {q} invalid"
+        if not -30 <= r <= 31 or slow == fast or q[2] != (((1 << 14) + ((1 << (14 + r)) if r else 0)) if fast else 0):
+            return f"output channel {c}: rq words {q[1:]} invalid (shift -31 to 30, the slow mark and kq as rq_words makes them)"
     return None
 
 

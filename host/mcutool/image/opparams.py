@@ -15,30 +15,27 @@ Field kinds:
   ("pairs", n) up to n (before, after) pairs: one count word, then 2n words; read back
                as a list of tuples
   ("enum", names) one word, the index of the value in `names`
-Never change a layout of format v1; add a new op code or bump the version instead.
+A layout changes only with the format version (v3: CONV_2D and DEPTHWISE_CONV_2D lost
+their multiplier and shift arrays to the 4-word rq record).
 """
 from __future__ import annotations
 
 I32, F32, BOOL = "i32", "f32", "bool"
 
-_CONV_EPILOGUE = [
-    ("input_offset", I32),
-    ("output_offset", I32),
-    ("act_min", I32),
-    ("act_max", I32),
-    ("multiplier", ("arr", "int32")),
-    ("shift", ("arr", "int32")),
-]
+_OFFSETS = [("input_offset", I32), ("output_offset", I32), ("act_min", I32), ("act_max", I32)]
+_CONV_EPILOGUE = _OFFSETS + [("multiplier", ("arr", "int32")), ("shift", ("arr", "int32"))]
 _SPATIAL = [("stride", (I32, 2)), ("dilation", (I32, 2)), ("pad", (I32, 4))]
 
-# Per output channel, 6 int32 the device kernels read instead of recomputing them
-# (host/mcutool/ref/conv.py rq_table): bias + input_offset * sum(w), and the rescale's
-# 16-bit multiplier halves, rounding constant, shift and fast-path limit.
+# Per output channel, 4 int32 the device kernels read instead of recomputing them
+# (host/mcutool/ref/conv.py rq_words): bias + input_offset * sum(w), the multiplier (its
+# top bit marking a channel the fast rescale cannot take), the rescale's rounding constant
+# and shift. The multipliers and shifts are rebuilt from them (format v3: no arrays of
+# their own).
 _RQ = [("rq", ("arr", "int32"))]
 
 LAYOUTS: dict[str, list] = {
-    "CONV_2D": _SPATIAL + _CONV_EPILOGUE + _RQ,
-    "DEPTHWISE_CONV_2D": _SPATIAL + [("depth_multiplier", I32)] + _CONV_EPILOGUE + _RQ,
+    "CONV_2D": _SPATIAL + _OFFSETS + _RQ,
+    "DEPTHWISE_CONV_2D": _SPATIAL + [("depth_multiplier", I32)] + _OFFSETS + _RQ,
     "FULLY_CONNECTED": _CONV_EPILOGUE + [("rounding", ("enum", ("double", "single")))],
     "ADD": [
         ("input1_offset", I32), ("input2_offset", I32), ("output_offset", I32), ("left_shift", I32),

@@ -41,7 +41,8 @@ def _channel_multipliers(graph: Graph, op: Op, n_channels: int, axis: int) -> tu
     return mult, shift
 
 
-RQ_WORDS = 6  # per output channel: kfold, mh, ml, kq, sh, lim
+RQ_WORDS = 4  # per output channel: kfold, mw, kq, sh
+RQ_SLOW = 1 << 31  # mw's top bit: the channel always takes the exact generic rescale
 
 
 def rq_table(graph: Graph, op: Op, wsum, ep: dict) -> np.ndarray:
@@ -50,31 +51,41 @@ def rq_table(graph: Graph, op: Op, wsum, ep: dict) -> np.ndarray:
 
 
 def rq_words(bias, wsum, input_offset: int, multiplier, shift) -> np.ndarray:
-    """The device's per-output-channel constants (RQ_WORDS int32 each, flat):
+    """The device's per-output-channel record (RQ_WORDS int32 each, flat), all a conv's
+    kernels need past the weights and the bias:
 
     kfold  bias + input_offset * sum(w), wrapped to int32: the accumulator of a pixel whose
            taps are all inside the image is kfold + sum(w * x)
-    mh, ml the multiplier's high and low 16 bits
+    mw     the multiplier m (0 <= m < 2**31), with bit 31 set on a slow channel
     kq, sh MultiplyByQuantizedMultiplier(acc, m, shift) for shift = -r <= 0, r <= 16 and
-           u = |acc| < 2**16 is, with s = -1 if acc < 0 else 0 (exact: the two roundings
-           fold into one floor, see device/engine/src/kernels/kcommon.h):
+           u = |acc| < 2**16 is, with s = -1 if acc < 0 else 0, mh = m >> 16 and
+           ml = m & 0xFFFF (exact: the two roundings fold into one floor, see
+           device/engine/src/kernels/kcommon.h):
            sign(acc) * ((u*mh + kq + s + ((u*ml + (s & 0xFFFF)) >> 16)) >> sh),
-           kq = 2**14 + (2**(14 + r) if r else 0), sh = 15 + r
-    lim    16 where that holds (|acc| >= 2**16 takes the exact generic path), else 0 with
-           kq = sh = 0: every nonzero acc takes the generic path.
+           kq = 2**14 + (2**(14 + r) if r else 0), sh = 15 + r.
+    A slow channel (r < 0 or r > 16) has kq = 0; every channel's shift is 15 - sh, so the
+    generic path (|acc| >= 2**16, or a slow channel) needs nothing else.
     """
     b = np.asarray(bias, np.int64) if bias is not None else 0
     kfold = (b + int(input_offset) * np.asarray(wsum, np.int64)) & 0xFFFFFFFF
     kfold = np.where(kfold >= 2**31, kfold - 2**32, kfold)
     m = np.asarray(multiplier, np.int64)
-    r = -np.asarray(shift, np.int64)
-    fast = (r >= 0) & (r <= 16) & (m >= 0)
+    s = np.asarray(shift, np.int64)
+    if np.any((m < 0) | (m >= 2**31)) or np.any((s < -31) | (s > 30)):
+        raise McutoolError("a conv's multiplier is outside [0, 2**31) or its shift outside [-31, 30]")
+    r = -s
+    fast = (r >= 0) & (r <= 16)
     rr = np.clip(r, 0, 16)
-    kq = np.where(fast, (1 << 14) + np.where(rr >= 1, 1 << (14 + rr), 0), 0)
-    sh = np.where(fast, 15 + rr, 0)
-    lim = np.where(fast, 16, 0)
-    t = np.stack([kfold, m >> 16, m & 0xFFFF, kq, sh, lim], axis=1)
+    kq = np.where(fast, (1 << 14) + np.where(rr >= 1, 1 << np.minimum(14 + rr, 30), 0), 0)
+    mw = np.where(fast, m, m - 2**31)  # bit 31 set, as int32
+    t = np.stack([kfold, mw, kq, 15 + r], axis=1)
     return t.reshape(-1).astype(np.int32)
+
+
+def rq_multipliers(rq) -> tuple[np.ndarray, np.ndarray]:
+    """(multiplier, shift) per channel back from rq_words' record."""
+    q = np.asarray(rq, np.int64).reshape(-1, RQ_WORDS)
+    return (q[:, 1] & 0x7FFFFFFF).astype(np.int32), (15 - q[:, 3]).astype(np.int32)
 
 
 def _check_int8(graph: Graph, op: Op) -> None:

@@ -110,7 +110,7 @@ void mcu_conv2d(const mcu_conv_params *p, const mcu_view *in, const mcu_view *ou
                     /* interior: + bias + off * sum(w) (the record's kfold); border: + bias */
                     const int32_t *qj = q + j * MCU_RQ_WORDS;
                     int32_t a = k_add(acc[j], interior ? qj[0] : (p->bias ? p->bias[ob + j] : 0));
-                    o[j] = k_qout(a, qj, &e, p, ob + j);
+                    o[j] = k_qout(a, qj, &e);
                 }
             }
         }

@@ -57,7 +57,7 @@ static void dw_ctx_init(dw_ctx *c, const mcu_conv_params *p, const mcu_view *in,
 /* The rescale of channel oc, out of line: it has many call sites here, and the flash
  * budget counts. */
 static K_NOINLINE int8_t dw_rq(int32_t acc, const dw_ctx *c, int32_t oc) {
-    return k_qout(acc, c->p->rq + oc * MCU_RQ_WORDS, &c->e, c->p, oc);
+    return k_qout(acc, c->p->rq + oc * MCU_RQ_WORDS, &c->e);
 }
 
 /* acc of one pixel, skipping taps outside the image (no bias): sum w * x over the taps

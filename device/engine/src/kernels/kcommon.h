@@ -125,34 +125,39 @@ K_INLINE int8_t k_rq_apply(int32_t acc, const k_rq *q) {
 
 /* ---- the conv epilogue from the image's per-channel record ----------------------------
  * mcu_conv_params.rq holds MCU_RQ_WORDS int32 per output channel (host/mcutool/ref/conv.py
- * rq_table): q[0] kfold = bias + input_offset * sum(w), q[1] mh, q[2] ml (the multiplier's
- * 16-bit halves), q[3] kq, q[4] sh, q[5] lim. MultiplyByQuantizedMultiplier rounds twice,
- * half away from zero (RoundingDivideByPOT) after SaturatingRoundingDoublingHighMul, which
- * rounds |a| * m / 2^31 half up for a >= 0 and half down for a < 0. With u = |acc|,
- * r = -shift >= 0 and integer c = 2^(r-1), floor((floor(X / 2^31) + c) / 2^r) =
- * floor((X + c * 2^31) / 2^(31+r)): the two roundings are one,
+ * rq_words): q[0] kfold = bias + input_offset * sum(w), q[1] mw = the multiplier m, its top
+ * bit set on a slow channel, q[2] kq, q[3] sh; the shift is 15 - sh. MultiplyByQuantized-
+ * Multiplier rounds twice, half away from zero (RoundingDivideByPOT) after SaturatingRounding-
+ * DoublingHighMul, which rounds |a| * m / 2^31 half up for a >= 0 and half down for a < 0.
+ * With u = |acc|, r = -shift >= 0 and integer c = 2^(r-1), floor((floor(X / 2^31) + c) / 2^r)
+ * = floor((X + c * 2^31) / 2^(31+r)): the two roundings are one,
  *   |result| = (u * m + 2^30 + [r > 0] 2^(30+r) - [acc < 0]) >> (31 + r),
  * and with m = mh * 2^16 + ml and u < 2^16 that is 32-bit arithmetic:
  *   (u * mh + kq + s + ((u * ml + (s & 0xFFFF)) >> 16)) >> sh,   s = acc < 0 ? -1 : 0,
  * kq = 2^14 + [r > 0] 2^(14+r), sh = 15 + r (u * mh < 2^31, u * ml + 0xFFFF < 2^32, the
- * sum < 2^32 for r <= 16). lim is 16 where this holds; |acc| >= 2^16, or a channel with
- * lim 0 (kq = sh = 0), takes mcu_rq_slow (conv.c), which is mcu_mbqm itself. */
+ * sum < 2^32 for r <= 16). |acc| >= 2^16, or a slow channel (r outside [0, 16]: the host
+ * sets the mark, the loader checks it) with acc != 0, takes mcu_rq_slow (conv.c), which
+ * is mcu_mbqm itself; acc = 0 gives 0 on any channel (a dead channel's every output), and
+ * is not worth a call. The M0+ asm (pointwise.c) tests the mark for free: mh = ASRS of mw
+ * is negative on a slow channel, so the MULS u * mh sets N exactly when the channel is
+ * slow and acc != 0; with acc = 0 its fast path gives 0 whatever sh holds (LSRS by 32 or
+ * more is 0). */
 int32_t mcu_rq_slow(int32_t acc, int32_t m, int32_t shift);
 
-K_INLINE int32_t k_qv(int32_t acc, const int32_t *q, const mcu_conv_params *p, int32_t oc) {
-    const int32_t si = mcu_asr(acc, 31);
+K_INLINE int32_t k_qv(int32_t acc, const int32_t *q) {
+    const int32_t si = mcu_asr(acc, 31), mw = q[1];
     const uint32_t s = (uint32_t)si;
     const uint32_t u = ((uint32_t)acc ^ s) - s;
     uint32_t t;
-    if (u >> q[5]) return mcu_rq_slow(acc, p->multiplier[oc], p->shift[oc]);
-    t = u * (uint32_t)q[1] + (uint32_t)q[3] + s + ((u * (uint32_t)q[2] + (s >> 16)) >> 16);
-    t >>= q[4];
+    if ((u >> 16) || mw < 0) return u ? mcu_rq_slow(acc, mw & 0x7FFFFFFF, 15 - q[3]) : 0;
+    t = u * ((uint32_t)mw >> 16) + (uint32_t)q[2] + s + ((u * ((uint32_t)mw & 0xFFFFu) + (s >> 16)) >> 16);
+    t >>= q[3];
     return ((int32_t)t ^ si) - si;
 }
 
 /* k_qv, clamped, plus the output offset */
-K_INLINE int8_t k_qout(int32_t acc, const int32_t *q, const k_epi *e, const mcu_conv_params *p, int32_t oc) {
-    int32_t v = k_qv(acc, q, p, oc);
+K_INLINE int8_t k_qout(int32_t acc, const int32_t *q, const k_epi *e) {
+    int32_t v = k_qv(acc, q);
     v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
     return (int8_t)(v + e->offset);
 }

@@ -17,7 +17,9 @@
 /* The M0+ pixel: every block of 4 output channels in one asm loop: kcommon.h k_dot4's
  * loop four input bytes a round (r7 holds the input end: saved and restored inside the
  * asm, so frame-pointer builds stay correct; lr holds the output offset), then the
- * block's four k_qout. A channel whose |acc| needs mcu_rq_slow stops the loop with
+ * block's four k_qout. A channel that needs mcu_rq_slow (|acc| >= 2^16, or acc != 0 on a
+ * slow channel: mh = ASRS of the record's mw is negative there, so the MULS's N flag tells,
+ * for free) stops the loop with
  * cx.slow set and the block's sums in cx.acc: the C code rescales that block and carries
  * on. */
 typedef struct {
@@ -51,11 +53,11 @@ K_INLINE void pw_blocks(pw_cx *cx) {
         "ldr r5, [r6, #4]\n\t"
         "ldr r7, [r5, #0]\n\t"
         "mov r8, r7\n\t"
-        "ldr r7, [r5, #24]\n\t"
+        "ldr r7, [r5, #16]\n\t"
         "mov r9, r7\n\t"
-        "ldr r7, [r5, #48]\n\t"
+        "ldr r7, [r5, #32]\n\t"
         "mov r10, r7\n\t"
-        "ldr r7, [r5, #72]\n\t"
+        "ldr r7, [r5, #48]\n\t"
         "mov r11, r7\n\t"
         "subs r7, r3, r4\n\t"
         "str r7, [r6, #36]\n\t"
@@ -151,22 +153,22 @@ K_INLINE void pw_blocks(pw_cx *cx) {
         "asrs r1, r0, #31\n\t"
         "eors r0, r1\n\t"
         "subs r0, r0, r1\n\t"
-        "ldr r2, [r5, #20]\n\t"
-        "movs r3, r0\n\t"
-        "lsrs r3, r2\n\t"
+        "lsrs r3, r0, #16\n\t"
         "bne 8b\n\t"
-        "ldr r3, [r5, #4]\n\t"
+        "ldr r2, [r5, #4]\n\t"
+        "asrs r3, r2, #16\n\t"
         "muls r3, r0\n\t"
-        "ldr r2, [r5, #8]\n\t"
+        "bmi 8b\n\t"
+        "uxth r2, r2\n\t"
         "muls r0, r2\n\t"
         "lsrs r2, r1, #16\n\t"
         "adds r0, r0, r2\n\t"
         "lsrs r0, r0, #16\n\t"
         "adds r3, r3, r0\n\t"
-        "ldr r2, [r5, #12]\n\t"
+        "ldr r2, [r5, #8]\n\t"
         "adds r3, r3, r2\n\t"
         "adds r3, r3, r1\n\t"
-        "ldr r2, [r5, #16]\n\t"
+        "ldr r2, [r5, #12]\n\t"
         "lsrs r3, r2\n\t"
         "eors r3, r1\n\t"
         "subs r3, r3, r1\n\t"
@@ -185,22 +187,22 @@ K_INLINE void pw_blocks(pw_cx *cx) {
         "asrs r1, r0, #31\n\t"
         "eors r0, r1\n\t"
         "subs r0, r0, r1\n\t"
-        "ldr r2, [r5, #44]\n\t"
-        "movs r3, r0\n\t"
-        "lsrs r3, r2\n\t"
+        "lsrs r3, r0, #16\n\t"
         "bne 8b\n\t"
-        "ldr r3, [r5, #28]\n\t"
+        "ldr r2, [r5, #20]\n\t"
+        "asrs r3, r2, #16\n\t"
         "muls r3, r0\n\t"
-        "ldr r2, [r5, #32]\n\t"
+        "bmi 8b\n\t"
+        "uxth r2, r2\n\t"
         "muls r0, r2\n\t"
         "lsrs r2, r1, #16\n\t"
         "adds r0, r0, r2\n\t"
         "lsrs r0, r0, #16\n\t"
         "adds r3, r3, r0\n\t"
-        "ldr r2, [r5, #36]\n\t"
+        "ldr r2, [r5, #24]\n\t"
         "adds r3, r3, r2\n\t"
         "adds r3, r3, r1\n\t"
-        "ldr r2, [r5, #40]\n\t"
+        "ldr r2, [r5, #28]\n\t"
         "lsrs r3, r2\n\t"
         "eors r3, r1\n\t"
         "subs r3, r3, r1\n\t"
@@ -219,22 +221,22 @@ K_INLINE void pw_blocks(pw_cx *cx) {
         "asrs r1, r0, #31\n\t"
         "eors r0, r1\n\t"
         "subs r0, r0, r1\n\t"
-        "ldr r2, [r5, #68]\n\t"
-        "movs r3, r0\n\t"
-        "lsrs r3, r2\n\t"
+        "lsrs r3, r0, #16\n\t"
         "bne 8b\n\t"
-        "ldr r3, [r5, #52]\n\t"
+        "ldr r2, [r5, #36]\n\t"
+        "asrs r3, r2, #16\n\t"
         "muls r3, r0\n\t"
-        "ldr r2, [r5, #56]\n\t"
+        "bmi 8b\n\t"
+        "uxth r2, r2\n\t"
         "muls r0, r2\n\t"
         "lsrs r2, r1, #16\n\t"
         "adds r0, r0, r2\n\t"
         "lsrs r0, r0, #16\n\t"
         "adds r3, r3, r0\n\t"
-        "ldr r2, [r5, #60]\n\t"
+        "ldr r2, [r5, #40]\n\t"
         "adds r3, r3, r2\n\t"
         "adds r3, r3, r1\n\t"
-        "ldr r2, [r5, #64]\n\t"
+        "ldr r2, [r5, #44]\n\t"
         "lsrs r3, r2\n\t"
         "eors r3, r1\n\t"
         "subs r3, r3, r1\n\t"
@@ -253,22 +255,22 @@ K_INLINE void pw_blocks(pw_cx *cx) {
         "asrs r1, r0, #31\n\t"
         "eors r0, r1\n\t"
         "subs r0, r0, r1\n\t"
-        "ldr r2, [r5, #92]\n\t"
-        "movs r3, r0\n\t"
-        "lsrs r3, r2\n\t"
+        "lsrs r3, r0, #16\n\t"
         "bne 8b\n\t"
-        "ldr r3, [r5, #76]\n\t"
+        "ldr r2, [r5, #52]\n\t"
+        "asrs r3, r2, #16\n\t"
         "muls r3, r0\n\t"
-        "ldr r2, [r5, #80]\n\t"
+        "bmi 8b\n\t"
+        "uxth r2, r2\n\t"
         "muls r0, r2\n\t"
         "lsrs r2, r1, #16\n\t"
         "adds r0, r0, r2\n\t"
         "lsrs r0, r0, #16\n\t"
         "adds r3, r3, r0\n\t"
-        "ldr r2, [r5, #84]\n\t"
+        "ldr r2, [r5, #56]\n\t"
         "adds r3, r3, r2\n\t"
         "adds r3, r3, r1\n\t"
-        "ldr r2, [r5, #88]\n\t"
+        "ldr r2, [r5, #60]\n\t"
         "lsrs r3, r2\n\t"
         "eors r3, r1\n\t"
         "subs r3, r3, r1\n\t"
@@ -283,7 +285,7 @@ K_INLINE void pw_blocks(pw_cx *cx) {
         "add r3, lr\n\t"
         "ldr r2, [r6, #8]\n\t"
         "strb r3, [r2, #3]\n\t"
-        "adds r5, #96\n\t"
+        "adds r5, #64\n\t"
         "str r5, [r6, #4]\n\t"
         "ldr r2, [r6, #8]\n\t"
         "adds r2, #4\n\t"
@@ -322,7 +324,7 @@ void mcu_pw_pixel(const mcu_conv_params *p, const int8_t *x, int32_t ic, int32_t
             pw_blocks(&cx);
             if (!cx.slow) break;
             ob = (int32_t)(cx.o - o);
-            for (int32_t j = 0; j < 4; j++) cx.o[j] = k_qout(cx.acc[j], cx.q + j * MCU_RQ_WORDS, e, p, ob + j);
+            for (int32_t j = 0; j < 4; j++) cx.o[j] = k_qout(cx.acc[j], cx.q + j * MCU_RQ_WORDS, e);
             cx.q += 4 * MCU_RQ_WORDS;
             cx.o += 4;
             if (--cx.nb == 0) break;
@@ -336,11 +338,11 @@ void mcu_pw_pixel(const mcu_conv_params *p, const int8_t *x, int32_t ic, int32_t
         int32_t acc[4];
         for (int32_t j = 0; j < 4; j++) acc[j] = q[j * MCU_RQ_WORDS]; /* the folded bias */
         k_dot4(x, w, ic, ic, acc);
-        for (int32_t j = 0; j < 4; j++, q += MCU_RQ_WORDS) o[ob + j] = k_qout(acc[j], q, e, p, ob + j);
+        for (int32_t j = 0; j < 4; j++, q += MCU_RQ_WORDS) o[ob + j] = k_qout(acc[j], q, e);
     }
 #endif
     for (; ob < oc; ob++, w += ic, q += MCU_RQ_WORDS) /* the last oc % 4 channels (M0+: or all if ic <= 0) */
-        o[ob] = k_qout(k_add(k_dot1(x, w, ic, 0), q[0]), q, e, p, ob);
+        o[ob] = k_qout(k_add(k_dot1(x, w, ic, 0), q[0]), q, e);
 }
 
 void mcu_pointwise(const mcu_conv_params *p, const mcu_view *in, const mcu_view *out, int32_t r0, int32_t r1,
