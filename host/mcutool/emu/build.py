@@ -1,6 +1,7 @@
 """Building the bare-metal firmware (device/engine/port/baremetal) with arm-none-eabi-gcc."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -63,7 +64,11 @@ def build(cpu: str = "cortex-m0plus", opt: str = "-O2", out_dir=None, kernel_src
         raise McutoolError(f"{CROSS}gcc not found: install gcc-arm-none-eabi (Debian/Ubuntu) or the Arm GNU toolchain")
     if not (PORT / "Makefile").is_file():
         raise McutoolError(f"{PORT}: the bare-metal port is not there; reinstall mcutool (pip install mcutool)")
-    out = Path(out_dir) if out_dir else Path(tempfile.gettempdir()) / "mcutool-emu" / f"{cpu}{opt}"
+    # make's dependency files name sources by absolute path: one build directory per source
+    # tree (and user), or a build from another checkout breaks this one's
+    tree = hashlib.sha1(str(PORT.resolve()).encode()).hexdigest()[:10]
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    out = Path(out_dir) if out_dir else Path(tempfile.gettempdir()) / f"mcutool-emu-{user}" / f"{cpu}{opt}-{tree}"
     out.mkdir(parents=True, exist_ok=True)
     cmd = ["make", "-s", "-C", str(PORT), f"-j{jobs or os.cpu_count() or 2}", f"CPU={cpu}", f"OPT={opt}",
            f"OUT={out.resolve()}", f"CROSS={CROSS}", f"STACK_SIZE={stack_size:#x}", "all"]
