@@ -50,7 +50,7 @@ def test_boards_from_another_directory(installed):
     mcutool, _, work, env = installed
     r = subprocess.run([mcutool, "boards", "--json"], capture_output=True, text=True, cwd=work, env=env)
     assert r.returncode == 0, r.stderr
-    assert {b["name"] for b in json.loads(r.stdout)["boards"]} == {"esp32", "esp32s3", "rp2040", "rp2350"}
+    assert {b["name"] for b in json.loads(r.stdout)["boards"]} == {"esp32", "esp32s3", "rp2040", "rp2040-fs1m", "rp2350"}
 
 
 def test_demo_from_another_directory(installed, models):

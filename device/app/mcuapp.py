@@ -4,7 +4,8 @@
 # deploy` writes it).  Every key is optional:
 #   board        name reported in INFO
 #   model        where the flash image is: {"file": "model.mcu"},
-#                {"xip": ADDRESS, "length": N} (RP2040/RP2350 flash) or
+#                {"xip": ADDRESS, "length": N, "fs_max": N} (RP2040/RP2350 flash;
+#                fs_max: the largest filesystem the layout leaves room for) or
 #                {"partition": "LABEL"} (ESP32 data partition)
 #   port         "stdio" (USB-CDC, default) or {"uart": ID, "baud": N, "tx": PIN, "rx": PIN}
 #   max_payload  largest frame payload the board accepts (default 4096)
@@ -60,6 +61,9 @@ def open_model(where):
     try:
         if "xip" in where:
             addr = where["xip"]
+            clash = _filesystem_clash(where.get("fs_max"))
+            if clash:
+                return None, clash
             return mcunet.Model(addr, where.get("length") or _xip_length(addr)), None
         if "partition" in where:
             try:
@@ -75,6 +79,25 @@ def open_model(where):
                       "built in maps it from flash instead" % (where,))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return None, "%s: %s" % (where, e)
+
+
+def _filesystem_clash(fs_max):
+    # The filesystem is the top of flash, its size fixed when the firmware was built. A
+    # firmware with a larger one than the board file's layout leaves room for reaches into
+    # the model region: its writes would corrupt the image, and flashing the image the files.
+    if fs_max is None:
+        return None
+    try:
+        import rp2
+    except ImportError:
+        return None
+    f = rp2.Flash()
+    n = f.ioctl(4, 0) * f.ioctl(5, 0)
+    if n > fs_max:
+        return ("this firmware's filesystem is %d bytes, but the board's layout leaves it %d below the "
+                "model region: flash a firmware built for that layout, or deploy with the stock board "
+                "(docs/boards.md)" % (n, fs_max))
+    return None
 
 
 def _xip_length(addr):

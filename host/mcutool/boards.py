@@ -55,6 +55,16 @@ def sram_misfit(peak: int, budget: int | None, board: str | None = None) -> str 
     return f"the plan needs {peak:,} B of SRAM, {where} allows {budget:,} B"
 
 
+def flash_misfit(size: int, board: dict) -> str | None:
+    """The one flash rule that convert and flash apply alike: the image within the board's
+    model region. Says why not, or None when it fits or the board has no [flash] layout."""
+    fl = board.get("flash")
+    if not fl or size <= fl["model_bytes"]:
+        return None
+    return (f"the image is {size:,} bytes; board {board['name']}'s model region at "
+            f"{fl.get('xip_base', 0) + fl['model_offset']:#x} holds {fl['model_bytes']:,} (docs/boards.md)")
+
+
 def _int(b: dict, key: str, where: str, minimum: int = 1) -> None:
     v = b.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:

@@ -117,6 +117,12 @@ def cmd_convert(args) -> int:
     plan = choice.plan
     image = pack(choice.lowered.graph, plan)
     _, board = _budget(args)
+    region = None
+    if board:
+        from .boards import load_board
+
+        bd = load_board(board)
+        region = bd.get("flash", {}).get("model_bytes")
     rep = {
         "model": graph.name,
         "output": args.output,
@@ -131,10 +137,12 @@ def cmd_convert(args) -> int:
         "board": board,
         "sram_budget": choice.budget,
         "fits": choice.fits,
+        "model_region_bytes": region,
+        "fits_flash": None if region is None else len(image) <= region,
     }
-    from .boards import sram_misfit
+    from .boards import flash_misfit, sram_misfit
 
-    misfit = sram_misfit(plan.peak_sram_bytes, choice.budget, board)
+    misfit = sram_misfit(plan.peak_sram_bytes, choice.budget, board) or (board and flash_misfit(len(image), bd))
     if misfit:
         raise McutoolError(f"{misfit}; nothing written")
     from .native import check_loads
@@ -148,6 +156,8 @@ def cmd_convert(args) -> int:
         print(f"  {len(graph.ops)} ops, plan {plan.strategy}" + (f" (split {plan.split})" if plan.split else "")
               + f", peak SRAM {plan.peak_sram_bytes:,} B" + (f" (budget {choice.budget:,} B)" if choice.budget else "")
               + f", MAC overhead {100 * plan.mac_overhead:.2f}%")
+        if region:
+            print(f"  fits board {board}'s model region: {len(image):,} of {region:,} B")
     return 0
 
 

@@ -33,14 +33,15 @@ def cmd_boards(args) -> int:
     if args.json:
         _print_json({"boards": rows})
         return 0
-    print(f"{'board':<10} {'core':<14} {'MHz':>5} {'natmod':<10} {'SRAM budget':>12} {'flash':>7} "
+    nw = max([10] + [len(r["name"]) for r in rows])
+    print(f"{'board':<{nw}} {'core':<14} {'MHz':>5} {'natmod':<10} {'SRAM budget':>12} {'flash':>7} "
           f"{'model at':>11} {'model room':>11}")
     for r in rows:
         mhz = f"{r['clock_hz'] // 1_000_000}" if r["clock_hz"] else "?"
         flash = f"{r['flash_bytes'] >> 20} MB" if r["flash_bytes"] else "?"
         at = f"{r['model_address']:#x}" if r["model_address"] is not None else "-"
         room = f"{r['model_bytes']:,}" if r["model_bytes"] else "-"
-        print(f"{r['name']:<10} {r['core'] or '?':<14} {mhz:>5} {r['natmod_arch'] or '?':<10} "
+        print(f"{r['name']:<{nw}} {r['core'] or '?':<14} {mhz:>5} {r['natmod_arch'] or '?':<10} "
               f"{r['sram_budget']:>12,} {flash:>7} {at:>11} {room:>11}")
     for r in rows:
         print(f"  {r['name']}: budget source: {r['sram_budget_source'] or 'not given'}")

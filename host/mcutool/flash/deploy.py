@@ -32,7 +32,9 @@ def app_config(board: dict) -> dict:
     if "esp32" in board:
         where = {"partition": board["esp32"].get("model_partition", "model")}
     elif "xip_base" in fl:
-        where = {"xip": fl["xip_base"] + fl["model_offset"]}
+        # the filesystem is the top of flash: what is above the model region is its room
+        where = {"xip": fl["xip_base"] + fl["model_offset"],
+                 "fs_max": board["flash_bytes"] - fl["model_offset"] - fl["model_bytes"]}
     else:
         where = {"file": "model.mcu"}
     return {"board": board["name"], "model": where, "port": "stdio"}

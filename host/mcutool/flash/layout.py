@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 
-from ..boards import load_board
+from ..boards import flash_misfit, load_board
 from ..errors import McutoolError
 
 ESP_IMAGE_MAGIC = 0xE9
@@ -102,9 +102,8 @@ def refuse_misfits(board: dict, items: list[Item]) -> None:
     for it in items:
         if not it.fits:
             if it.what == "model":
-                raise McutoolError(f"{it.source}: the image is {it.size:,} bytes; board {board['name']}'s model region "
-                                   f"at {it.address:#x} holds {it.room:,} (docs/boards.md); plan a smaller model "
-                                   f"or use a board with a larger region")
+                raise McutoolError(f"{it.source}: {flash_misfit(it.size, board)}; plan a smaller model "
+                                   f"or use a board with a larger region (mcutool boards)")
             raise McutoolError(f"{it.source}: the firmware reaches {it.size:,} bytes past its start; board "
                                f"{board['name']} leaves it {it.room:,} below the model region (docs/boards.md)")
 
