@@ -42,8 +42,10 @@ link = []
 if sanitize:
     # uninitialised locals get a pattern (0xFE...): a read of one makes a wild pointer ASan
     # reports every time, not a stale value that happens to work
+    # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which defines signed overflow and so
+    # hides it from UBSan; the device builds have no such flag
     flags += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-              "-ftrivial-auto-var-init=pattern"]
+              "-ftrivial-auto-var-init=pattern", "-fno-wrapv"]
     link += ["-fsanitize=address,undefined"]
 
 setup(

@@ -493,6 +493,12 @@ REPRODUCERS = [
      "it has not got (heap-use-after-free in broadcast)", ("small_chain", "layer"), [("op.input", 9, 6)]),
     ("IN_PLACE on a PRE step: the C loader took it, the Python reader refused it (row 89)",
      ("quantize_f32_to_i8", "layer"), [("step.flags", 0, 1)]),
+    ("ADD act_max 2^31-1: act_max - output_offset overflows int32 (undefined; Python's -fwrapv hid it)",
+     ("add", "stream"), [("op.param.ADD.act_max", 0, 2**31 - 1)]),
+    ("MUL input1_offset 2^31-1: x + input1_offset overflows int32", ("mul", "layer"),
+     [("op.param.MUL.input1_offset", 0, 2**31 - 1)]),
+    ("FULLY_CONNECTED output_offset -2^31: act_min - output_offset overflows int32", ("fc_per_channel", "layer"),
+     [("op.param.FULLY_CONNECTED.output_offset", 0, -2**31)]),
 ]
 
 

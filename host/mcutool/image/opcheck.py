@@ -97,6 +97,15 @@ def _conv_params(g: Graph, op: Op) -> str | None:
     return None
 
 
+_OFFSETS_WHY = "an input offset (-255 to 255), the output offset or an activation bound (-128 to 127) out of range"
+
+
+def _offsets_ok(d: dict, inputs: tuple, outputs: tuple) -> bool:
+    """What FULLY_CONNECTED, ADD and MUL add and subtract (WORD_RANGES in C): out of range,
+    int32 arithmetic on them overflows."""
+    return all(_in(d[f], -255, 255) for f in inputs) and all(_in(d[f], -128, 127) for f in outputs)
+
+
 def _params(g: Graph, op: Op) -> str | None:
     """check_op_params: the parameter rules of the op's kind (checks 107-115)."""
     d, kind = op.data, op.kind
@@ -112,11 +121,16 @@ def _params(g: Graph, op: Op) -> str | None:
             return f"weights {w.shape} must be 2-D, with one multiplier and shift per unit"
         if not all(-31 <= int(v) <= 30 for v in d["shift"]):
             return "a shift out of range (-31 to 30)"
+        if not _offsets_ok(d, ("input_offset",), ("output_offset", "act_min", "act_max")):
+            return _OFFSETS_WHY
         if len(op.inputs) > 2 and op.inputs[2] >= 0:
             b = g.t(op.inputs[2])
             if not (b.is_const and b.dtype == "int32") or len(b.shape) != 1 or b.shape[0] != units:
                 return f"bias tensor {b.index} must be a constant int32 of shape ({units},)"
         return None
+    if kind in ("ADD", "MUL") and not _offsets_ok(d, ("input1_offset", "input2_offset"),
+                                                  ("output_offset", "act_min", "act_max")):
+        return _OFFSETS_WHY
     if kind == "ADD":
         if not all(_in(d[f], -31, 0) for f in ("input1_shift", "input2_shift", "output_shift")):
             return "a shift out of range (-31 to 0)"
