@@ -499,6 +499,12 @@ REPRODUCERS = [
      [("op.param.MUL.input1_offset", 0, 2**31 - 1)]),
     ("FULLY_CONNECTED output_offset -2^31: act_min - output_offset overflows int32", ("fc_per_channel", "layer"),
      [("op.param.FULLY_CONNECTED.output_offset", 0, -2**31)]),
+    ("QUANTIZE (requantize) input_zero_point 2^31-1: x - input_zero_point overflows int32",
+     ("requantize_i8_to_i8", "stream"), [("op.param.QUANTIZE.input_zero_point", 0, 2**31 - 1)]),
+    ("QUANTIZE (requantize) zero_point 2^31-1: -128 - zero_point overflows int32", ("requantize_i8_to_i8", "stream"),
+     [("op.param.QUANTIZE.zero_point", 0, 2**31 - 1)]),
+    ("a depthwise bias of 2^31-1 in fomo's fused depthwise -> 1x1 border: bias + sum overflowed int32",
+     ("fomo_mask_int8", "planner"), [("const.int32", 2, 2**31 - 1)]),
 ]
 
 

@@ -511,6 +511,8 @@ CORPUS = [
     (110, "mul_act_min", word("mul", "MUL", "act_min", -129)),
     (111, "pool_stride_0", word("small_chain", "AVERAGE_POOL_2D", "stride", 0)),
     (112, "requantize_shift", word("requantize_i8_to_i8", "QUANTIZE", "shift", 31)),
+    (112, "requantize_zero_point", word("requantize_i8_to_i8", "QUANTIZE", "zero_point", 2**31 - 1)),
+    (112, "requantize_input_zero_point", word("requantize_i8_to_i8", "QUANTIZE", "input_zero_point", -256)),
     (113, "mean_axis_7", word("mean_hw_keepdims_diffscale", "MEAN", "axes", 7, extra=1)),
     (113, "transpose_perm_4", on_device("transpose_nhwc_to_nchw", _set_data("TRANSPOSE", "perm", lambda p: (4,) + p[1:]))),
     (114, "pad_5000", word("pad_hw", "PAD", "paddings", 5000, extra=3)),

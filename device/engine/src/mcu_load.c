@@ -454,14 +454,14 @@ static const uint8_t SHAPE_ROW[MCU_OP_COUNT] = {0, 117, 117, 120, 119, 119, 117,
 /* Parameter words that must lie in a range: op code, first word, (count << 4) | range. */
 static const int32_t RANGES[13][2] = {{1, 32767}, {0, 24}, {-31, 0}, {-31, 30}, {0, 256}, {1, 256}, {1, 64},
                                       {-255, 255}, {-128, 127}, {0, 31}, {-31, 31}, {-32768, 32767}, {0, 0x7FFFFFFF}};
-static const uint8_t WORD_RANGES[37][3] = {
+static const uint8_t WORD_RANGES[38][3] = {
     {1, 0, 4 << 4 | 6}, {1, 4, 4 << 4 | 4}, {1, 8, 1 << 4 | 7}, {1, 9, 3 << 4 | 8}, /* CONV_2D: stride, dilation, */
     {2, 0, 4 << 4 | 6}, {2, 4, 4 << 4 | 4}, {2, 8, 1 << 4 | 0}, {2, 9, 1 << 4 | 7}, /* pad, input_offset, */
     {2, 10, 3 << 4 | 8}, /* output_offset, act_min, act_max (conv_ok: act_min <= act_max); DEPTHWISE_CONV_2D too */
     /* FULLY_CONNECTED, ADD and MUL: the offsets and activation bounds the kernels add and
      * subtract (out of range they overflow int32) */
     {3, 0, 1 << 4 | 7}, {3, 1, 3 << 4 | 8}, {4, 0, 2 << 4 | 7}, {4, 2, 1 << 4 | 8}, {4, 10, 2 << 4 | 8},
-    {5, 0, 2 << 4 | 7}, {5, 2, 1 << 4 | 8}, {5, 5, 2 << 4 | 8},
+    {5, 0, 2 << 4 | 7}, {5, 2, 1 << 4 | 8}, {5, 5, 2 << 4 | 8}, {13, 2, 2 << 4 | 7}, /* QUANTIZE's zero points */
     {4, 3, 1 << 4 | 1}, {4, 5, 1 << 4 | 2}, {4, 7, 1 << 4 | 2}, {4, 9, 1 << 4 | 2}, /* ADD: left_shift, shifts */
     {5, 4, 1 << 4 | 3}, {6, 0, 4 << 4 | 4}, {6, 4, 4 << 4 | 5}, {7, 0, 4 << 4 | 4}, /* MUL, AVERAGE_POOL_2D, */
     {7, 4, 4 << 4 | 5}, {8, 9, 1 << 4 | 3}, {13, 5, 1 << 4 | 3},                    /* MAX_POOL_2D, MEAN, QUANTIZE */

@@ -142,6 +142,8 @@ def _params(g: Graph, op: Op) -> str | None:
             return None
         return f"pad {tuple(d['pad'])} (0 to 256), filter {tuple(d['filter'])} or stride {tuple(d['stride'])} (1 to 256) out of range"
     if kind == "QUANTIZE":
+        if not (_in(d["zero_point"], -255, 255) and _in(d["input_zero_point"], -255, 255)):
+            return "a zero point out of range (-255 to 255)"
         return None if _in(d["shift"], -31, 30) else f"shift {d['shift']} out of range (-31 to 30)"
     if kind in ("MEAN", "TRANSPOSE"):
         axes = d["axes"] if kind == "MEAN" else d["perm"]

@@ -54,7 +54,7 @@ static void krow_run(const int8_t *x, const int8_t *w, int32_t ws, int32_t nb, i
         else
             k_dot4(x, w, ws, n, acc);
     } else {
-        for (int32_t j = 0; j < nb; j++) acc[j] += k_dot1(x, w + j * ws, n, use_off ? off : 0);
+        for (int32_t j = 0; j < nb; j++) acc[j] = k_add(acc[j], k_dot1(x, w + j * ws, n, use_off ? off : 0));
     }
 }
 

@@ -65,7 +65,8 @@ static K_NOINLINE int8_t dw_rq(int32_t acc, const dw_ctx *c, int32_t oc) {
 static int32_t dw_border_acc(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t oc, int32_t ox) {
     const int32_t in_c = c->in_c, out_c = c->out_c, kw = c->kw, dw = c->dw;
     const int32_t ix0 = ox * c->sw - c->p->pad_l;
-    int32_t kx0, kx1, nr = rows->n, s = rows->s0, acc = 0, wsum = 0;
+    int32_t kx0, kx1, nr = rows->n, s = rows->s0;
+    uint32_t acc = 0, wsum = 0; /* any kernel size: wraps like the reference's int32 */
     k_cols(ix0, kw, dw, c->in->w, &kx0, &kx1);
     const int32_t n = kx1 - kx0;
     if (n <= 0 || nr <= 0) return 0;
@@ -76,8 +77,8 @@ static int32_t dw_border_acc(const dw_ctx *c, const k_rows *rows, int32_t ic, in
         const int8_t *x = xr;
         for (int32_t t = n; t > 0; t--) {
             const int32_t wv = *w;
-            acc += wv * *x;
-            wsum += wv;
+            acc += (uint32_t)(wv * *x);
+            wsum += (uint32_t)wv;
             x += xs;
             w += out_c;
         }
@@ -85,7 +86,7 @@ static int32_t dw_border_acc(const dw_ctx *c, const k_rows *rows, int32_t ic, in
         w += wskip;
         K_ROWS_NEXT(rows, xr, s);
     }
-    return acc + c->off * wsum;
+    return k_wrap(acc + (uint32_t)c->off * wsum);
 }
 
 /* The taps of output column ox inside the image: input bytes xt[t] + ic and weights
@@ -115,14 +116,14 @@ static int32_t dw_taps(const dw_ctx *c, const k_rows *rows, int32_t ox, const in
 static inline void dw_krow_pair(const int8_t *x, int32_t xstep, const int8_t *w, int32_t c, int32_t kw,
                                 int32_t *pa0, int32_t *pa1) {
     const int8_t *x0e = x + kw * c, *x1e = x0e + xstep, *we = w + kw * c;
-    int32_t a0 = *pa0, a1 = *pa1;
+    uint32_t a0 = (uint32_t)*pa0, a1 = (uint32_t)*pa1;
     for (int32_t j = -kw * c; j != 0; j += c) {
         const int32_t wv = we[j];
-        a0 += wv * x0e[j];
-        a1 += wv * x1e[j];
+        a0 += (uint32_t)(wv * x0e[j]);
+        a1 += (uint32_t)(wv * x1e[j]);
     }
-    *pa0 = a0;
-    *pa1 = a1;
+    *pa0 = k_wrap(a0);
+    *pa1 = k_wrap(a1);
 }
 
 /* One channel over output columns [c0, c1) of one output row: dst[i * step] for the
@@ -204,7 +205,7 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
         } else {
             /* any kernel: two pixels at a time, each weight loaded once for both */
             for (; ox + 2 <= ihi; ox += 2) {
-                int32_t a0 = 0, a1 = 0, s = rows->s0;
+                int32_t a0 = 0, a1 = 0, s = rows->s0; /* any kernel size: summed in uint32 */
                 const int8_t *xr = xo;
                 const int8_t *w = w0;
                 for (int32_t k = 0; k < kh; k++) {
@@ -215,8 +216,8 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                         const int8_t *x = xr;
                         for (int32_t kx = 0; kx < kw; kx++) {
                             int32_t wv = *w;
-                            a0 += wv * x[0];
-                            a1 += wv * x[xstep];
+                            a0 = k_wrap((uint32_t)a0 + (uint32_t)(wv * x[0]));
+                            a1 = k_wrap((uint32_t)a1 + (uint32_t)(wv * x[xstep]));
                             x += dstep;
                             w += out_c;
                         }
@@ -229,19 +230,20 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                 xo += 2 * xstep;
             }
             for (; ox < ihi; ox++, dst += step) {
-                int32_t a = 0, s = rows->s0;
+                int32_t s = rows->s0;
+                uint32_t a = 0;
                 const int8_t *xr = xo;
                 const int8_t *w = w0;
                 for (int32_t k = 0; k < kh; k++) {
                     const int8_t *x = xr;
                     for (int32_t kx = 0; kx < kw; kx++) {
-                        a += *w * *x;
+                        a += (uint32_t)(*w * *x);
                         x += dstep;
                         w += out_c;
                     }
                     K_ROWS_NEXT(rows, xr, s);
                 }
-                *dst = dw_rq(k_add(a, kfold), c, oc);
+                *dst = dw_rq(k_add(k_wrap(a), kfold), c, oc);
                 xo += xstep;
             }
         }
@@ -417,9 +419,9 @@ void mcu_depthwise_pointwise(const mcu_conv_params *dw, const mcu_conv_params *p
                 int32_t mc = 0;
                 for (int32_t ic = 0; ic < c.in_c; ic++)
                     for (int32_t j = 0; j < m; j++, mc++) {
-                        int32_t a = dw->bias ? dw->bias[mc] : 0;
-                        for (int32_t t = 0; t < nt; t++) a += (xt[t][ic] + c.off) * wt[t][mc];
-                        pixel[mc] = dw_rq(a, &c, mc);
+                        uint32_t a = dw->bias ? (uint32_t)dw->bias[mc] : 0u; /* any bias: wraps */
+                        for (int32_t t = 0; t < nt; t++) a += (uint32_t)((xt[t][ic] + c.off) * wt[t][mc]);
+                        pixel[mc] = dw_rq(k_wrap(a), &c, mc);
                     }
             } else {
                 int32_t mc = 0;

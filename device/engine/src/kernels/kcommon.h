@@ -277,25 +277,26 @@ K_INLINE void k_dot4(const int8_t *x, const int8_t *w, int32_t ws, int32_t n, in
 }
 
 K_HELPER void k_dot4_off(const int8_t *x, const int8_t *w, int32_t ws, int32_t n, int32_t off, int32_t *acc) {
+    /* uint32 sums, as k_dot4's: a long dot product wraps like the reference's int32 */
     const int8_t *w1 = w + ws, *w2 = w1 + ws, *w3 = w2 + ws;
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t a0 = (uint32_t)acc[0], a1 = (uint32_t)acc[1], a2 = (uint32_t)acc[2], a3 = (uint32_t)acc[3];
     for (int32_t i = 0; i < n; i++) {
         int32_t xa = x[i] + off;
-        a0 += xa * w[i];
-        a1 += xa * w1[i];
-        a2 += xa * w2[i];
-        a3 += xa * w3[i];
+        a0 += (uint32_t)(xa * w[i]);
+        a1 += (uint32_t)(xa * w1[i]);
+        a2 += (uint32_t)(xa * w2[i]);
+        a3 += (uint32_t)(xa * w3[i]);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    acc[0] = k_wrap(a0);
+    acc[1] = k_wrap(a1);
+    acc[2] = k_wrap(a2);
+    acc[3] = k_wrap(a3);
 }
 
 K_HELPER int32_t k_dot1(const int8_t *x, const int8_t *w, int32_t n, int32_t off) {
-    int32_t a = 0;
-    for (int32_t i = 0; i < n; i++) a += (x[i] + off) * w[i];
-    return a;
+    uint32_t a = 0;
+    for (int32_t i = 0; i < n; i++) a += (uint32_t)((x[i] + off) * w[i]);
+    return k_wrap(a);
 }
 
 K_HELPER int32_t k_sum(const int8_t *w, int32_t n) {
