@@ -114,16 +114,16 @@ static int32_t dw_taps(const dw_ctx *c, const k_rows *rows, int32_t ox, const in
 /* One kernel row of two neighbouring outputs: taps x[kx * c] and x[kx * c + xstep],
  * weights w[kx * c]; the index runs from -kw * c up to 0 (no counter, no bound). */
 static inline void dw_krow_pair(const int8_t *x, int32_t xstep, const int8_t *w, int32_t c, int32_t kw,
-                                int32_t *pa0, int32_t *pa1) {
+                                uint32_t *pa0, uint32_t *pa1) {
     const int8_t *x0e = x + kw * c, *x1e = x0e + xstep, *we = w + kw * c;
-    uint32_t a0 = (uint32_t)*pa0, a1 = (uint32_t)*pa1;
+    uint32_t a0 = *pa0, a1 = *pa1;
     for (int32_t j = -kw * c; j != 0; j += c) {
         const int32_t wv = we[j];
         a0 += (uint32_t)(wv * x0e[j]);
         a1 += (uint32_t)(wv * x1e[j]);
     }
-    *pa0 = k_wrap(a0);
-    *pa1 = k_wrap(a1);
+    *pa0 = a0;
+    *pa1 = a1;
 }
 
 /* One channel over output columns [c0, c1) of one output row: dst[i * step] for the
@@ -205,7 +205,8 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
         } else {
             /* any kernel: two pixels at a time, each weight loaded once for both */
             for (; ox + 2 <= ihi; ox += 2) {
-                int32_t a0 = 0, a1 = 0, s = rows->s0; /* any kernel size: summed in uint32 */
+                int32_t s = rows->s0;
+                uint32_t a0 = 0, a1 = 0; /* any kernel size: wraps like the reference's int32 */
                 const int8_t *xr = xo;
                 const int8_t *w = w0;
                 for (int32_t k = 0; k < kh; k++) {
@@ -216,16 +217,16 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                         const int8_t *x = xr;
                         for (int32_t kx = 0; kx < kw; kx++) {
                             int32_t wv = *w;
-                            a0 = k_wrap((uint32_t)a0 + (uint32_t)(wv * x[0]));
-                            a1 = k_wrap((uint32_t)a1 + (uint32_t)(wv * x[xstep]));
+                            a0 += (uint32_t)(wv * x[0]);
+                            a1 += (uint32_t)(wv * x[xstep]);
                             x += dstep;
                             w += out_c;
                         }
                     }
                     K_ROWS_NEXT(rows, xr, s);
                 }
-                dst[0] = dw_rq(k_add(a0, kfold), c, oc);
-                dst[step] = dw_rq(k_add(a1, kfold), c, oc);
+                dst[0] = dw_rq(k_wrap(a0 + (uint32_t)kfold), c, oc);
+                dst[step] = dw_rq(k_wrap(a1 + (uint32_t)kfold), c, oc);
                 dst += 2 * step;
                 xo += 2 * xstep;
             }
@@ -243,7 +244,7 @@ static void dw_chan_row(const dw_ctx *c, const k_rows *rows, int32_t ic, int32_t
                     }
                     K_ROWS_NEXT(rows, xr, s);
                 }
-                *dst = dw_rq(k_add(k_wrap(a), kfold), c, oc);
+                *dst = dw_rq(k_wrap(a + (uint32_t)kfold), c, oc);
                 xo += xstep;
             }
         }
