@@ -20,9 +20,9 @@ from ..ops import OPCODES, OPNAMES
 from ..plan.arena import ARENA_ALIGN
 from ..plan.model import FULL, INPUT, PIXEL, POST, PRE, RING, RUN, WINDOW, Plan
 from ..plan.windows import SPATIAL, in_range, streamable
+from ..ref.conv import RQ_WORDS, rq_multipliers
 from . import planrec
 from .opcheck import check_device_op
-from ..ref.conv import RQ_WORDS, rq_multipliers
 from .opparams import BOOL, F32, I32, LAYOUTS
 
 MAGIC = b"MCUN"

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..errors import McutoolError
 from ..ir import Graph, Op
+from ..ref.conv import RQ_WORDS, rq_multipliers, rq_words
 
 CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 POOLS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
@@ -75,8 +78,8 @@ def _conv_params(g: Graph, op: Op) -> str | None:
         if not (b.is_const and b.dtype == "int32") or len(b.shape) != 1 or b.shape[0] != oc:
             return f"bias tensor {b.index} must be a constant int32 of shape ({oc},)"
     rq = d["rq"]
-    if len(rq) != 4 * oc:
-        return f"rq holds {len(rq)} words, {oc} output channels need {4 * oc}"
+    if len(rq) != RQ_WORDS * oc:
+        return f"rq holds {len(rq)} words, {oc} output channels need {RQ_WORDS * oc}"
     (sh, sw), (dh, dwl), pad = d["stride"], d["dilation"], d["pad"]
     kh, kw = wd[1], wd[2]
     if not (all(_in(v, 1, 64) for v in (sh, sw, dh, dwl)) and all(_in(v, 0, 256) for v in pad) and kh >= 1 and kw >= 1):
@@ -88,12 +91,15 @@ def _conv_params(g: Graph, op: Op) -> str | None:
     if not (_in(d["input_offset"], -255, 255) and _in(d["output_offset"], -128, 127) and d["act_min"] >= -128
             and d["act_max"] <= 127 and d["act_min"] <= d["act_max"]):
         return "input_offset, output_offset or the activation range out of range"
-    for c in range(oc):
-        q = [int(v) for v in rq[4 * c : 4 * c + 4]]
-        slow, r = q[1] < 0, q[3] - 15
-        fast = 0 <= r <= 16
-        if not -30 <= r <= 31 or slow == fast or q[2] != (((1 << 14) + ((1 << (14 + r)) if r else 0)) if fast else 0):
-            return f"output channel {c}: rq words {q[1:]} invalid (shift -31 to 30, the slow mark and kq as rq_words makes them)"
+    # each channel's record must be the one rq_words writes for its multiplier and shift
+    # (shift 15 - sh in [-31, 30]): that fixes the slow mark and kq (C: rq_ok)
+    q = np.asarray(rq, np.int64).reshape(-1, RQ_WORDS)
+    mult, shift = rq_multipliers(rq)
+    bad = (shift < -31) | (shift > 30)
+    bad |= (rq_words(q[:, 0], 0, 0, mult, np.clip(shift, -31, 30)).reshape(-1, RQ_WORDS) != q).any(axis=1)
+    if bad.any():
+        c = int(np.argmax(bad))
+        return f"output channel {c}: rq words {q[c, 1:].tolist()} invalid (shift -31 to 30, the slow mark and kq as rq_words makes them)"
     return None
 
 

@@ -76,8 +76,8 @@ def rq_words(bias, wsum, input_offset: int, multiplier, shift) -> np.ndarray:
     r = -s
     fast = (r >= 0) & (r <= 16)
     rr = np.clip(r, 0, 16)
-    kq = np.where(fast, (1 << 14) + np.where(rr >= 1, 1 << np.minimum(14 + rr, 30), 0), 0)
-    mw = np.where(fast, m, m - 2**31)  # bit 31 set, as int32
+    kq = np.where(fast, (1 << 14) + np.where(rr >= 1, np.left_shift(1, 14 + rr), 0), 0)
+    mw = np.where(fast, m, m - RQ_SLOW)  # bit 31 set, as int32
     t = np.stack([kfold, mw, kq, 15 + r], axis=1)
     return t.reshape(-1).astype(np.int32)
 
@@ -85,7 +85,7 @@ def rq_words(bias, wsum, input_offset: int, multiplier, shift) -> np.ndarray:
 def rq_multipliers(rq) -> tuple[np.ndarray, np.ndarray]:
     """(multiplier, shift) per channel back from rq_words' record."""
     q = np.asarray(rq, np.int64).reshape(-1, RQ_WORDS)
-    return (q[:, 1] & 0x7FFFFFFF).astype(np.int32), (15 - q[:, 3]).astype(np.int32)
+    return (q[:, 1] & (RQ_SLOW - 1)).astype(np.int32), (15 - q[:, 3]).astype(np.int32)
 
 
 def _check_int8(graph: Graph, op: Op) -> None:
