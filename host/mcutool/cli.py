@@ -116,13 +116,12 @@ def cmd_convert(args) -> int:
         graph, choice = _choose(args)
     plan = choice.plan
     image = pack(choice.lowered.graph, plan)
-    _, board = _budget(args)
-    region = None
-    if board:
-        from .boards import load_board
+    from .boards import flash_misfit, load_board, sram_misfit
 
-        bd = load_board(board)
-        region = bd.get("flash", {}).get("model_bytes")
+    _, board = _budget(args)
+    bd = load_board(board) if board else {}
+    region = bd.get("flash", {}).get("model_bytes")
+    flash_why = flash_misfit(len(image), bd) if bd else None
     rep = {
         "model": graph.name,
         "output": args.output,
@@ -138,11 +137,9 @@ def cmd_convert(args) -> int:
         "sram_budget": choice.budget,
         "fits": choice.fits,
         "model_region_bytes": region,
-        "fits_flash": None if region is None else len(image) <= region,
+        "fits_flash": None if region is None else flash_why is None,
     }
-    from .boards import flash_misfit, sram_misfit
-
-    misfit = sram_misfit(plan.peak_sram_bytes, choice.budget, board) or (board and flash_misfit(len(image), bd))
+    misfit = sram_misfit(plan.peak_sram_bytes, choice.budget, board) or flash_why
     if misfit:
         raise McutoolError(f"{misfit}; nothing written")
     from .native import check_loads
